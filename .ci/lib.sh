@@ -1,0 +1,131 @@
+# Shared helpers for .ci/serve, .ci/test and .ci/run. Source it; do not run it.
+# Everything here installs only what is missing, from crates.io, npm, PyPI and apt.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# One warm target directory outside the clone, shared by every checkout and by CI.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/roster/target}"
+# Builds use the committed sqlx query data (.sqlx/), never a live database.
+export SQLX_OFFLINE=true
+export PATH="$ROOT/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=0.2.130
+AIOSMTPD_VERSION=1.4.6
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+  log "installing from apt: $*"
+  if [ "$(id -u)" -ne 0 ]; then die "please install these Debian packages: $*"; fi
+  if [ -z "${ROSTER_APT_UPDATED:-}" ]; then apt-get update -qq >&2; export ROSTER_APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# Rust toolchain pieces and the pinned cargo-leptos / wasm-bindgen CLIs.
+setup_rust_tools() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup first"
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown >&2
+  fi
+  if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+    log "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes 10-20 minutes once)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked >&2
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+    # Not --locked: its lock file names a webpki-roots release crates.io does not have.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" >&2
+  fi
+}
+
+# Node packages of end2end/: Playwright, the OIDC test provider and binaryen's wasm-opt
+# (Debian's wasm-opt 108 breaks hydration; ours comes first on PATH).
+setup_node() {
+  if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+  local stamp="$ROOT/end2end/node_modules/.roster-lock"
+  if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/end2end/package-lock.json" "$stamp"; then
+    log "installing end2end npm packages"
+    (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >&2)
+    cp "$ROOT/end2end/package-lock.json" "$stamp"
+  fi
+}
+
+setup_test_tools() {
+  if ! command -v chromium >/dev/null; then apt_install chromium; fi
+  if ! python3 -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+    log "installing aiosmtpd $AIOSMTPD_VERSION"
+    python3 -m pip install -q "aiosmtpd==$AIOSMTPD_VERSION" >&2 || python3 -m pip install -q --break-system-packages "aiosmtpd==$AIOSMTPD_VERSION" >&2
+  fi
+}
+
+pg_bindir() {
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    if [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+  done
+  if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then pg_config --bindir; return; fi
+  return 1
+}
+
+# Runs a Postgres tool as the owner of the data folder (Postgres refuses to run as root).
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_private_postgres DIR PORT [SERVER OPTIONS]: a private cluster in DIR listening on
+# 127.0.0.1:PORT. Sets PG_STARTED=DIR when this call started it.
+start_private_postgres() {
+  local dir="$1" port="$2" extra="${3:-}" bin
+  bin="$(pg_bindir)" || { apt_install postgresql; bin="$(pg_bindir)" || die "no PostgreSQL binaries found"; }
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" postgres
+    chown postgres "$dir"
+    # The postgres user must be able to reach the folder.
+    local d="$dir"; while [ "$d" != "/" ]; do d="$(dirname "$d")"; chmod o+x "$d" 2>/dev/null || true; done
+  fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    log "creating a private PostgreSQL cluster in $dir"
+    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    return 0
+  fi
+  log "starting PostgreSQL on 127.0.0.1:$port"
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $extra" start >/dev/null
+  PG_STARTED="$dir"
+}
+
+stop_private_postgres() {
+  local dir="$1" bin
+  bin="$(pg_bindir)" || return 0
+  as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_line FILE PATTERN SECONDS: waits until FILE has a line matching PATTERN; prints it.
+wait_for_line() {
+  local file="$1" pattern="$2" seconds="$3" i
+  for ((i = 0; i < seconds * 10; i++)); do
+    if grep -m1 -E "$pattern" "$file" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+wait_for_http() {
+  local url="$1" seconds="$2" i
+  for ((i = 0; i < seconds * 5; i++)); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}

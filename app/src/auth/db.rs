@@ -1,0 +1,212 @@
+//! Users and email sign-in tokens.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+
+use super::{local_path, CurrentUser, UserId};
+use crate::error::{AppError, AppResult};
+
+/// The issuer recorded for people who sign in by email link.
+pub const EMAIL_ISSUER: &str = "roster:email";
+/// Sign-in links expire this many minutes after they are sent.
+pub const EMAIL_TOKEN_MINUTES: i64 = 15;
+/// At most this many links per address within `RATE_WINDOW_MINUTES`.
+pub const MAX_LINKS_PER_EMAIL: i64 = 5;
+/// At most this many links per client address within `RATE_WINDOW_MINUTES`.
+pub const MAX_LINKS_PER_CLIENT: i64 = 20;
+pub const RATE_WINDOW_MINUTES: i64 = 60;
+const MAX_EMAIL_LEN: usize = 254;
+const MAX_NAME_LEN: usize = 200;
+
+/// What an identity provider says about a person at sign-in.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    pub email: String,
+    pub name: String,
+    pub is_platform_admin: bool,
+}
+
+/// A redeemed sign-in link.
+#[derive(Debug, Clone)]
+pub struct RedeemedToken {
+    pub email: String,
+    pub next: String,
+}
+
+/// Normalises and checks an email address typed by a person.
+pub fn normalize_email(raw: &str) -> AppResult<String> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= MAX_EMAIL_LEN
+        && email.parse::<lettre::Address>().is_ok()
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid(
+            "email",
+            "Please enter a valid email address, like name@example.org.",
+        ))
+    }
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Anyone: finds the user for an identity (issuer + subject) or creates it; refreshes the
+/// email, name and platform-admin flag from the identity provider.
+#[tracing::instrument(skip_all, fields(issuer = %identity.issuer))]
+pub async fn upsert_identity(
+    conn: &mut PgConnection,
+    identity: &Identity,
+) -> AppResult<CurrentUser> {
+    let name: String = identity.name.trim().chars().take(MAX_NAME_LEN).collect();
+    let email: String = identity
+        .email
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(MAX_EMAIL_LEN)
+        .collect();
+    let row = sqlx::query!(
+        r#"insert into users (issuer, subject, email, name, is_platform_admin, last_login_at)
+           values ($1, $2, $3, $4, $5, now())
+           on conflict on constraint users_identity_key do update
+              set email = excluded.email, name = excluded.name,
+                  is_platform_admin = excluded.is_platform_admin, last_login_at = now()
+           returning id as "id: UserId", name, email, is_platform_admin"#,
+        identity.issuer,
+        identity.subject,
+        email,
+        name,
+        identity.is_platform_admin,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(CurrentUser {
+        id: row.id,
+        name: row.name,
+        email: row.email,
+        is_platform_admin: row.is_platform_admin,
+    })
+}
+
+/// Email-link sign-in: the user for a verified address (created with the address's local part
+/// as name on first sign-in; a name set later is kept).
+pub async fn upsert_email_user(
+    conn: &mut PgConnection,
+    email: &str,
+    is_platform_admin: bool,
+) -> AppResult<CurrentUser> {
+    let row = sqlx::query!(
+        r#"insert into users (issuer, subject, email, name, is_platform_admin, last_login_at)
+           values ($1, $2, $2, split_part($2, '@', 1), $3, now())
+           on conflict on constraint users_identity_key do update
+              set is_platform_admin = excluded.is_platform_admin, last_login_at = now()
+           returning id as "id: UserId", name, email, is_platform_admin"#,
+        EMAIL_ISSUER,
+        email,
+        is_platform_admin,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(CurrentUser {
+        id: row.id,
+        name: row.name,
+        email: row.email,
+        is_platform_admin: row.is_platform_admin,
+    })
+}
+
+/// The user with this id, if any.
+pub async fn find_user(pool: &PgPool, id: UserId) -> AppResult<Option<CurrentUser>> {
+    let row = sqlx::query!(
+        r#"select id as "id: UserId", name, email, is_platform_admin from users where id = $1"#,
+        id as UserId,
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| CurrentUser {
+        id: r.id,
+        name: r.name,
+        email: r.email,
+        is_platform_admin: r.is_platform_admin,
+    }))
+}
+
+/// Anyone: stores a new sign-in link for `email` (hashed) and returns the secret token.
+/// Refuses with `RateLimited` past the per-address and per-client limits.
+#[tracing::instrument(skip_all)]
+pub async fn create_email_token(
+    conn: &mut PgConnection,
+    raw_email: &str,
+    next: &str,
+    client: &str,
+) -> AppResult<String> {
+    let email = normalize_email(raw_email)?;
+    let next = local_path(next).unwrap_or("/");
+    // Serialise requests for the same address so the limit holds under concurrency.
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended($1, 42))",
+        email
+    )
+    .execute(&mut *conn)
+    .await?;
+    let recent = sqlx::query!(
+        r#"select count(*) filter (where email = $1) as "per_email!",
+                  count(*) filter (where client_address = $2) as "per_client!"
+             from email_login_tokens
+            where created_at > now() - make_interval(mins => $3::int)"#,
+        email,
+        client,
+        RATE_WINDOW_MINUTES as i32,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if recent.per_email >= MAX_LINKS_PER_EMAIL || recent.per_client >= MAX_LINKS_PER_CLIENT {
+        tracing::warn!(client, "email sign-in rate limit reached");
+        return Err(AppError::RateLimited);
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    sqlx::query!(
+        r#"insert into email_login_tokens (token_hash, email, next_path, client_address, expires_at)
+           values ($1, $2, $3, $4, now() + make_interval(mins => $5::int))"#,
+        hash_token(&token),
+        email,
+        next,
+        client,
+        EMAIL_TOKEN_MINUTES as i32,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(token)
+}
+
+/// Anyone holding a link: marks its token used, once, if it has not expired.
+#[tracing::instrument(skip_all)]
+pub async fn redeem_email_token(conn: &mut PgConnection, token: &str) -> AppResult<RedeemedToken> {
+    let row = sqlx::query!(
+        r#"update email_login_tokens set used_at = now()
+            where token_hash = $1 and used_at is null and expires_at > now()
+        returning email, next_path"#,
+        hash_token(token.trim()),
+    )
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| RedeemedToken {
+        email: r.email,
+        next: r.next_path,
+    })
+    .ok_or_else(|| {
+        AppError::invalid(
+            "token",
+            "This sign-in link has expired or was already used. Please ask for a new one.",
+        )
+    })
+}

@@ -1,0 +1,112 @@
+//! The sign-in pages.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::{encode_query_value, get_sign_in_options, local_path, RequestEmailLink};
+use crate::error::AppError;
+use crate::ui::ErrorPage;
+
+/// `/sign-in?next=/path`: Keycloak and/or an emailed link.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let query = use_query_map();
+    let next = move || {
+        query
+            .with_untracked(|q| q.get("next"))
+            .and_then(|n| local_path(&n).map(str::to_string))
+            .unwrap_or_else(|| "/".into())
+    };
+    let link_failed = query.with_untracked(|q| q.get("error")).is_some();
+    let options = Resource::new(|| (), |_| get_sign_in_options());
+    let request = ServerAction::<RequestEmailLink>::new();
+    let error = Signal::derive(move || request.value().get().and_then(Result::err));
+    let sent = move || matches!(request.value().get(), Some(Ok(())));
+
+    view! {
+        <Title text="Sign in"/>
+        <section class="card narrow">
+            <h1>"Sign in"</h1>
+            {link_failed.then(|| view! {
+                <p class="form-error" role="alert">
+                    "This sign-in link has expired or was already used. Please ask for a new one."
+                </p>
+            })}
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let options = match options.await {
+                        Ok(options) => options,
+                        Err(e) => return view! { <ErrorPage error=e/> }.into_any(),
+                    };
+                    let oidc = options.oidc.then(|| {
+                        let href = format!("/auth/login?next={}", encode_query_value(&next()));
+                        view! {
+                            <a class="button primary wide" href=href>"Sign in with your club account"</a>
+                        }
+                    });
+                    let email = options.email.then(|| view! {
+                        <Show when=sent fallback=move || view! {
+                            <ActionForm action=request attr:class="stack">
+                                <input type="hidden" name="next" value=next()/>
+                                <label for="email">"Email address"</label>
+                                <input id="email" name="email" type="email" required autocomplete="email"
+                                    inputmode="email" placeholder="name@example.org"/>
+                                <crate::ui::FormError error/>
+                                <button type="submit" class="button">"Email me a sign-in link"</button>
+                            </ActionForm>
+                        }>
+                            <p class="notice" role="status">
+                                "Check your inbox: we sent you a sign-in link. It works once, for 15 minutes."
+                            </p>
+                        </Show>
+                    });
+                    let dev_mail = options.dev_mail_folder.clone().map(|folder| view! {
+                        <p class="hint">
+                            "This installation does not send email: sign-in links are printed in the server's console and saved in "
+                            <code>{folder}</code>"."
+                        </p>
+                    });
+                    let demo = (!options.demo_accounts.is_empty()).then(|| view! {
+                        <div class="demo">
+                            <h2>"Demo accounts"</h2>
+                            <p>"Sign in with one of these addresses to try each role:"</p>
+                            <ul>
+                                {options.demo_accounts.iter().map(|a| view! {
+                                    <li><code>{a.email.clone()}</code>" — "{a.name.clone()}", "{a.role.clone()}</li>
+                                }).collect_view()}
+                            </ul>
+                        </div>
+                    });
+                    let nothing = (!options.oidc && !options.email).then(|| view! {
+                        <p>"Sign-in is not configured on this installation."</p>
+                    });
+                    view! { {oidc}{email}{dev_mail}{demo}{nothing} }.into_any()
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// `/sign-in/email?token=…`: the page an emailed link opens. Signing in takes a click (a
+/// POST), so mail scanners that follow links do not use up the single-use token.
+#[component]
+pub fn EmailSignInPage() -> impl IntoView {
+    let token = use_query_map()
+        .with_untracked(|q| q.get("token"))
+        .unwrap_or_default();
+    if token.is_empty() {
+        return view! { <ErrorPage error=AppError::NotFound/> }.into_any();
+    }
+    view! {
+        <Title text="Finish signing in"/>
+        <section class="card narrow">
+            <h1>"Finish signing in"</h1>
+            <form method="post" action="/auth/email" class="stack">
+                <input type="hidden" name="token" value=token/>
+                <button type="submit" class="button primary">"Sign in to Roster"</button>
+            </form>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,144 @@
+//! The one error type that crosses from the server to the browser.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// Every failure a server function or page can report. The messages are written for people:
+/// they never carry database text or internals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in to continue.")]
+    Unauthenticated,
+    #[error("You are not allowed to do that.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("Too many attempts. Please wait a few minutes and try again.")]
+    RateLimited,
+    #[error("Something went wrong on our side. Please try again in a moment.")]
+    Internal,
+    /// Transport and encoding failures of the server-function machinery itself.
+    #[error("{}", transport_message(.0))]
+    ServerFn(ServerFnErrorErr),
+}
+
+fn transport_message(err: &ServerFnErrorErr) -> &'static str {
+    match err {
+        ServerFnErrorErr::Args(_)
+        | ServerFnErrorErr::Deserialization(_)
+        | ServerFnErrorErr::MissingArg(_) => {
+            "The request was not understood. Please check the form and try again."
+        }
+        ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+            "Could not reach Roster. Check your connection and try again."
+        }
+        _ => "Something went wrong on our side. Please try again in a moment.",
+    }
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The message for one form field, when this error is about that field.
+    pub fn field_message(&self, name: &str) -> Option<&str> {
+        match self {
+            Self::Invalid { field, message } if field == name => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unauthenticated => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Conflict(_) => 409,
+            Self::Invalid { .. } => 422,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::ServerFn(
+                ServerFnErrorErr::Args(_)
+                | ServerFnErrorErr::Deserialization(_)
+                | ServerFnErrorErr::MissingArg(_)
+                | ServerFnErrorErr::UnsupportedRequestMethod(_),
+            ) => 400,
+            Self::ServerFn(_) => 500,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        Self::ServerFn(value)
+    }
+
+    /// Called on the server while the failed call is answered: the one place where an error's
+    /// variant becomes the response's HTTP status (plain HTML form posts keep their redirect).
+    fn ser(&self) -> bytes::Bytes {
+        #[cfg(feature = "ssr")]
+        set_response_status(self);
+        <Self::Encoder as leptos::server_fn::Encodes<Self>>::encode(self)
+            .unwrap_or_else(|_| bytes::Bytes::from_static(br#""Internal""#))
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn set_response_status(err: &AppError) {
+    use leptos::prelude::use_context;
+    let plain_form_post = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get(http::header::ACCEPT).cloned())
+        .and_then(|accept| accept.to_str().ok().map(|a| a.contains("text/html")))
+        .unwrap_or(false);
+    if plain_form_post {
+        return;
+    }
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = http::StatusCode::from_u16(err.status()) {
+            options.set_status(status);
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        if let Some(db) = err.as_database_error() {
+            if let Some(mapped) = db.constraint().and_then(from_constraint) {
+                return mapped;
+            }
+        }
+        if matches!(err, sqlx::Error::RowNotFound) {
+            return Self::NotFound;
+        }
+        tracing::error!(error = %err, "database error");
+        Self::Internal
+    }
+}
+
+/// Named constraints whose violation is the caller's mistake, with the message they see.
+#[cfg(feature = "ssr")]
+fn from_constraint(name: &str) -> Option<AppError> {
+    Some(match name {
+        "societies_slug_key" => {
+            AppError::invalid("slug", "This address is already taken by another society.")
+        }
+        "societies_slug_format" => AppError::invalid("slug", crate::societies::SLUG_RULE),
+        "societies_name_length" => AppError::invalid("name", crate::societies::NAME_RULE),
+        _ => return None,
+    })
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,107 @@
+//! Sending email: SMTP in production, console + `.eml` files in development.
+
+use std::path::PathBuf;
+
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::error::{AppError, AppResult};
+
+/// One plain-text message.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Development: each message is logged and written to `dir` as an `.eml` file.
+    Folder {
+        dir: PathBuf,
+        files: AsyncFileTransport<Tokio1Executor>,
+    },
+}
+
+/// Delivers mail through the configured transport.
+#[derive(Clone)]
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl Mailer {
+    /// A mailer for an SMTP URL (`smtp://host:port`, `smtps://user:pass@host`, see lettre).
+    pub fn smtp(url: &str, from: Mailbox) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| e.to_string())?
+            .build();
+        Ok(Self {
+            from,
+            transport: Transport::Smtp(transport),
+        })
+    }
+
+    /// A development mailer that prints each message and keeps it in `dir`.
+    pub fn folder(dir: PathBuf, from: Mailbox) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        let files = AsyncFileTransport::<Tokio1Executor>::new(&dir);
+        Ok(Self {
+            from,
+            transport: Transport::Folder { dir, files },
+        })
+    }
+
+    /// Where development mail is kept, if this mailer keeps it in a folder.
+    pub fn folder_path(&self) -> Option<&std::path::Path> {
+        match &self.transport {
+            Transport::Folder { dir, .. } => Some(dir),
+            Transport::Smtp(_) => None,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(subject = %email.subject))]
+    pub async fn send(&self, email: Email) -> AppResult<()> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|_| AppError::invalid("email", "This is not a valid email address."))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&email.subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.body.clone())
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not build email");
+                AppError::Internal
+            })?;
+        let sent = match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Transport::Folder { dir, files } => files
+                .send(message)
+                .await
+                .map_err(|e| e.to_string())
+                .map(|id| {
+                    tracing::info!(
+                        to = %email.to,
+                        file = %dir.join(format!("{id}.eml")).display(),
+                        "development mail (not sent):\n--- {} ---\n{}\n---",
+                        email.subject,
+                        email.body
+                    );
+                }),
+        };
+        sent.map_err(|e| {
+            tracing::error!(error = %e, "sending email failed");
+            AppError::Internal
+        })
+    }
+}

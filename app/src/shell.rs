@@ -1,0 +1,111 @@
+//! The HTML document, the app shell (header, navigation, user menu) and the routes.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+use crate::auth::{get_current_user, CurrentUser, EmailSignInPage, SignInPage};
+use crate::error::AppError;
+use crate::me::MePage;
+use crate::societies::{HomePage, NewSocietyPage, SocietyPage};
+use crate::ui::ErrorPage;
+
+/// The whole HTML document rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="theme-color" content="#0f5c4a"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The signed-in user (or `None`), loaded once per page load and shared through context.
+#[derive(Clone, Copy)]
+pub struct UserResource(pub Resource<Result<Option<CurrentUser>, AppError>>);
+
+pub fn use_user() -> Resource<Result<Option<CurrentUser>, AppError>> {
+    expect_context::<UserResource>().0
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let user = Resource::new(|| (), |_| get_current_user());
+    provide_context(UserResource(user));
+    // Lets people (and tests) know the page is interactive.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/roster.css"/>
+        <Title formatter=|text: String| if text.is_empty() { "Roster".to_string() } else { format!("{text} · Roster") }/>
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <Header/>
+            <main id="main" class="container">
+                <Routes fallback=|| view! { <ErrorPage error=AppError::NotFound/> }>
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/me") view=MePage ssr=SsrMode::Async/>
+                    <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sign-in/email") view=EmailSignInPage ssr=SsrMode::Async/>
+                    <Route path=path!("/societies/new") view=NewSocietyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/s/:slug") view=SocietyPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let user = use_user();
+    view! {
+        <header class="site-header">
+            <nav class="container nav" aria-label="Main">
+                <A href="/" attr:class="brand">"Roster"</A>
+                <A href="/">"Societies"</A>
+                <span class="spacer"></span>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(Some(me)) => view! { <UserMenu me/> }.into_any(),
+                            _ => view! { <a class="button" href="/sign-in">"Sign in"</a> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </nav>
+        </header>
+    }
+}
+
+/// The signed-in user's menu; a `<details>` so it opens without JavaScript too.
+#[component]
+fn UserMenu(me: CurrentUser) -> impl IntoView {
+    view! {
+        <details class="user-menu">
+            <summary data-testid="user-name">{me.name.clone()}</summary>
+            <div class="menu" role="menu">
+                <a role="menuitem" href="/me">"My profile"</a>
+                <form method="post" action="/auth/logout">
+                    <button role="menuitem" type="submit" class="link">"Sign out"</button>
+                </form>
+            </div>
+        </details>
+    }
+}

@@ -1,0 +1,226 @@
+//! `/auth/*`: plain axum routes for signing in and out (they redirect, so they are not
+//! server functions).
+
+use std::sync::Arc;
+
+use app::auth::session::{self, SessionUser};
+use app::auth::{encode_query_value, local_path};
+use app::state::AppState;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::oidc::{Oidc, OidcError, PendingLogin};
+
+const PENDING_LOGIN_KEY: &str = "oidc_pending_login";
+
+/// State of the auth routes: the app state plus the OIDC provider, when configured.
+#[derive(Clone)]
+pub struct AuthState {
+    pub app: AppState,
+    pub oidc: Option<Arc<Oidc>>,
+}
+
+pub fn routes(state: AuthState) -> Router {
+    Router::new()
+        .route("/auth/login", get(login))
+        .route("/auth/callback", get(callback))
+        .route("/auth/logout", post(logout))
+        .route("/auth/email", post(email_sign_in))
+        .with_state(state)
+}
+
+/// A small page for failed sign-ins (outside the Leptos app, so it never depends on it).
+fn problem(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Sign-in problem · Roster</title><link rel=\"stylesheet\" href=\"/pkg/roster.css\"></head>\
+         <body><main class=\"container\"><section class=\"card narrow error-page\" data-status=\"{}\">\
+         <h1>Sign-in problem</h1><p>{}</p><p><a class=\"button\" href=\"/sign-in\">Try again</a> \
+         <a href=\"/\">Back to the start page</a></p></section></main></body></html>",
+        status.as_u16(),
+        message
+    );
+    (status, Html(body)).into_response()
+}
+
+fn session_failed(err: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %err, "session store failed");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side. Please try again in a moment.",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// `GET /auth/login?next=/path`: sends the browser to Keycloak.
+async fn login(
+    State(state): State<AuthState>,
+    session: Session,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let next = match query.next.as_deref() {
+        None | Some("") => "/",
+        Some(raw) => match local_path(raw) {
+            Some(next) => next,
+            None => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "The sign-in link points away from Roster, so we stopped it.",
+                )
+            }
+        },
+    };
+    let Some(oidc) = &state.oidc else {
+        return Redirect::to(&format!("/sign-in?next={}", encode_query_value(next)))
+            .into_response();
+    };
+    match oidc.begin(next).await {
+        Ok((url, pending)) => {
+            if let Err(e) = session.insert(PENDING_LOGIN_KEY, pending).await {
+                return session_failed(e);
+            }
+            Redirect::to(url.as_str()).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start OpenID Connect sign-in");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is not reachable right now. Please try again in a moment.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/callback`: Keycloak's redirect back with the code.
+#[tracing::instrument(skip_all)]
+async fn callback(
+    State(state): State<AuthState>,
+    session: Session,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let Some(oidc) = &state.oidc else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Sign-in with an identity provider is not configured here.",
+        );
+    };
+    // The pending login is used once, whatever happens next.
+    let pending = match session.remove::<PendingLogin>(PENDING_LOGIN_KEY).await {
+        Ok(pending) => pending,
+        Err(e) => return session_failed(e),
+    };
+    if let Some(error) = query.error {
+        tracing::info!(%error, "identity provider returned an error");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "The sign-in was cancelled or refused by the identity provider.",
+        );
+    }
+    let (Some(code), Some(returned_state), Some(pending)) = (query.code, query.state, pending)
+    else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "This sign-in was not started here or has expired. Please start again.",
+        );
+    };
+    let next = pending.next.clone();
+    let (identity, raw_id_token) = match oidc.finish(pending, &returned_state, &code).await {
+        Ok(done) => done,
+        Err(OidcError::Unreachable(e)) => {
+            tracing::error!(error = %e, "identity provider unreachable");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is not reachable right now. Please try again in a moment.",
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in rejected");
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "We could not verify this sign-in. Please start again.",
+            );
+        }
+    };
+    let user = {
+        let result = async {
+            let mut tx = state.app.pool.begin().await?;
+            let user = app::auth::db::upsert_identity(&mut tx, &identity).await?;
+            tx.commit().await?;
+            Ok::<_, app::error::AppError>(user)
+        }
+        .await;
+        match result {
+            Ok(user) => user,
+            Err(_) => {
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side. Please try again in a moment.",
+                )
+            }
+        }
+    };
+    if let Err(e) = session::sign_in(&session, user.id, Some(raw_id_token)).await {
+        return session_failed(e);
+    }
+    tracing::info!(user = %user.id.0, platform_admin = user.is_platform_admin, "signed in with OpenID Connect");
+    Redirect::to(&next).into_response()
+}
+
+/// `POST /auth/logout`: ends the Roster session, then the Keycloak session.
+async fn logout(State(state): State<AuthState>, session: Session) -> Response {
+    let entry: Option<SessionUser> = match session::sign_out(&session).await {
+        Ok(entry) => entry,
+        Err(e) => return session_failed(e),
+    };
+    let id_token = entry.and_then(|e| e.id_token);
+    if let (Some(oidc), Some(id_token)) = (&state.oidc, id_token) {
+        if let Some(url) = oidc.logout_url(&id_token).await {
+            return Redirect::to(url.as_str()).into_response();
+        }
+    }
+    Redirect::to("/").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    token: String,
+}
+
+/// `POST /auth/email`: redeems an emailed sign-in link.
+async fn email_sign_in(
+    State(state): State<AuthState>,
+    session: Session,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    match session::sign_in_with_email_token(&state.app, &session, &form.token).await {
+        Ok(next) => Redirect::to(&next).into_response(),
+        Err(app::error::AppError::Invalid { .. }) => {
+            Redirect::to("/sign-in?error=link").into_response()
+        }
+        Err(app::error::AppError::Forbidden) => problem(
+            StatusCode::FORBIDDEN,
+            "Sign-in by email link is switched off here.",
+        ),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side. Please try again in a moment.",
+        ),
+    }
+}

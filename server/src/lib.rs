@@ -1,0 +1,210 @@
+//! The Roster server: configuration, the router with its layers, and start-up.
+
+pub mod auth_routes;
+pub mod config;
+pub mod csrf;
+pub mod demo;
+pub mod oidc;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::state::{AppState, Settings};
+use axum::extract::State;
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use secrecy::ExposeSecret;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::config::{Config, MailConfig};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A start-up failure, with a message for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// Connects to Postgres and applies pending migrations.
+pub async fn connect(config: &Config) -> Result<PgPool, StartError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(config.database_url.expose_secret())
+        .await
+        .map_err(|e| StartError(format!("DATABASE_URL: cannot connect to PostgreSQL: {e}")))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| StartError(format!("applying migrations failed: {e}")))?;
+    Ok(pool)
+}
+
+/// The Leptos options: file locations from `LEPTOS_*` (set by cargo-leptos), our output name.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    let mut options = leptos::prelude::get_configuration(None)
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|_| LeptosOptions::builder().output_name("roster").build());
+    if options.output_name.is_empty() {
+        options.output_name = "roster".into();
+    }
+    options.site_addr = config.bind;
+    options
+}
+
+/// The whole application: state and router, ready to serve. Also returns the session
+/// clean-up task, which the caller owns.
+pub async fn build(
+    config: &Config,
+    pool: PgPool,
+    leptos_options: LeptosOptions,
+) -> Result<Router, StartError> {
+    let mail_from = config
+        .mail_from
+        .parse()
+        .map_err(|_| StartError("ROSTER_MAIL_FROM is not a valid address".into()))?;
+    let mailer = match &config.mail {
+        MailConfig::Smtp(url) => app::mail::Mailer::smtp(url.expose_secret(), mail_from)
+            .map_err(|e| StartError(format!("ROSTER_SMTP_URL: {e}")))?,
+        MailConfig::Folder(dir) => app::mail::Mailer::folder(dir.clone(), mail_from)
+            .map_err(|e| StartError(format!("ROSTER_MAIL_DIR {}: {e}", dir.display())))?,
+    };
+    let mut admin_emails = config.admin_emails.clone();
+    let demo_accounts = if config.demo_data {
+        let accounts = demo::load(&pool)
+            .await
+            .map_err(|e| StartError(format!("loading demo data failed: {e}")))?;
+        admin_emails.push(demo::PLATFORM_ADMIN_EMAIL.to_string());
+        accounts
+    } else {
+        Vec::new()
+    };
+    let settings = Settings {
+        public_url: config.public_url.clone(),
+        oidc_enabled: config.oidc.is_some(),
+        email_login_enabled: config.email_login,
+        admin_emails,
+        session_max_age: chrono::Duration::days(config.session_max_days),
+        demo_accounts,
+        trust_forwarded_for: config.trust_forwarded_for,
+    };
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        pool: pool.clone(),
+        mailer,
+        settings: Arc::new(settings),
+    };
+
+    let oidc = match &config.oidc {
+        Some(oidc_config) => {
+            let oidc =
+                oidc::Oidc::new(oidc_config.clone(), &config.public_url).map_err(StartError)?;
+            oidc.warm_up().await;
+            Some(Arc::new(oidc))
+        }
+        None => None,
+    };
+
+    let store = PostgresStore::new(pool.clone());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("roster_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::minutes(config.session_idle_minutes),
+        ));
+
+    let routes = generate_route_list(app::App);
+    let origin = csrf::AllowedOrigin(config.public_url.origin().ascii_serialization());
+    let auth_state = auth_routes::AuthState {
+        app: state.clone(),
+        oidc,
+    };
+    let router = Router::new()
+        .leptos_routes(&state, routes, {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .with_state(state.clone())
+        .merge(auth_routes::routes(auth_state))
+        .layer(axum::middleware::from_fn_with_state(
+            origin,
+            csrf::reject_cross_site,
+        ))
+        .layer(sessions)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz).with_state(pool))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        );
+    Ok(router)
+}
+
+/// `GET /readyz`: 200 when the database answers within two seconds.
+async fn readyz(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
+    let ping = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("select 1").execute(&pool),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+    }
+}
+
+/// Deletes expired sessions every hour until the returned task is aborted.
+pub fn spawn_session_cleanup(pool: PgPool) -> tokio::task::JoinHandle<()> {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let store = PostgresStore::new(pool);
+    tokio::spawn(async move {
+        if let Err(e) = store
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
+            .await
+        {
+            tracing::error!(error = %e, "session clean-up stopped");
+        }
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            sig.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing open requests");
+}

@@ -1,0 +1,375 @@
+//! Sign-in with Keycloak over OpenID Connect: `/auth/login`, `/auth/callback`, and the
+//! identity-provider half of `/auth/logout`.
+//!
+//! Authorization code flow with PKCE (S256), state and nonce. Realm roles are read where
+//! Keycloak puts them, in the access token (a JWT verified against the realm's JWKS), with
+//! the ID token and userinfo as fallbacks.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::auth::db::Identity;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IdToken, IdTokenClaims, IssuerUrl, LogoutRequest, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
+    ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::config::OidcConfig;
+
+/// The realm role that makes a platform admin.
+pub const PLATFORM_ADMIN_ROLE: &str = "roster-admin";
+/// Provider metadata and keys are fetched again after this long (Keycloak rotates keys).
+const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// A sign-in started but not finished within this long must start again.
+const FLOW_TTL_SECS: i64 = 15 * 60;
+
+/// Keycloak's `realm_access` claim.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RealmAccess {
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// The claims Roster reads beyond the standard ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KeycloakClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm_access: Option<RealmAccess>,
+}
+impl AdditionalClaims for KeycloakClaims {}
+
+type KeycloakToken = IdToken<
+    KeycloakClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// What the session keeps between `/auth/login` and `/auth/callback`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next: String,
+    pub started_at: i64,
+}
+
+/// Why a sign-in failed; the callback answers each with a 4xx page (details go to the log).
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("the identity provider could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the sign-in was not started here or has expired")]
+    NoPendingLogin,
+    #[error("the state parameter does not match")]
+    StateMismatch,
+    #[error("the identity provider refused the sign-in: {0}")]
+    Refused(String),
+    #[error("the tokens did not verify: {0}")]
+    InvalidToken(String),
+}
+
+/// The configured provider, its (cached) metadata and an HTTP client.
+pub struct Oidc {
+    config: OidcConfig,
+    redirect_url: RedirectUrl,
+    post_logout_url: PostLogoutRedirectUrl,
+    http: reqwest::Client,
+    metadata: RwLock<Option<(Instant, Arc<ProviderMetadataWithLogout>)>>,
+}
+
+impl Oidc {
+    pub fn new(config: OidcConfig, public_url: &url::Url) -> Result<Self, String> {
+        let base = public_url.as_str().trim_end_matches('/');
+        let redirect_url =
+            RedirectUrl::new(format!("{base}/auth/callback")).map_err(|e| e.to_string())?;
+        let post_logout_url =
+            PostLogoutRedirectUrl::new(format!("{base}/")).map_err(|e| e.to_string())?;
+        IssuerUrl::new(config.issuer.clone()).map_err(|e| format!("ROSTER_OIDC_ISSUER: {e}"))?;
+        let http = reqwest::Client::builder()
+            // The provider's redirects must never be followed on our behalf (SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            config,
+            redirect_url,
+            post_logout_url,
+            http,
+            metadata: RwLock::new(None),
+        })
+    }
+
+    /// The provider's discovery document and keys, fetched again when stale or when `refresh`.
+    async fn metadata(&self, refresh: bool) -> Result<Arc<ProviderMetadataWithLogout>, OidcError> {
+        if !refresh {
+            if let Some((at, meta)) = self.metadata.read().await.as_ref() {
+                if at.elapsed() < METADATA_TTL {
+                    return Ok(meta.clone());
+                }
+            }
+        }
+        let issuer = IssuerUrl::new(self.config.issuer.clone())
+            .map_err(|e| OidcError::Unreachable(e.to_string()))?;
+        let meta = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
+        let meta = Arc::new(meta);
+        *self.metadata.write().await = Some((Instant::now(), meta.clone()));
+        Ok(meta)
+    }
+
+    /// Fetches the discovery document once, so a wrong issuer shows up in the start-up log.
+    pub async fn warm_up(&self) {
+        match self.metadata(true).await {
+            Ok(_) => {
+                tracing::info!(issuer = %self.config.issuer, "OpenID Connect provider discovered")
+            }
+            Err(e) => {
+                tracing::warn!(issuer = %self.config.issuer, error = %e, "OpenID Connect discovery failed; will retry at sign-in")
+            }
+        }
+    }
+
+    fn client(&self, meta: &ProviderMetadataWithLogout) -> Client {
+        CoreClient::from_provider_metadata(
+            meta.clone(),
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose_secret().to_string(),
+            )),
+        )
+        .set_redirect_uri(self.redirect_url.clone())
+    }
+
+    /// Starts a sign-in: the provider URL to send the browser to, and what the session keeps.
+    pub async fn begin(&self, next: &str) -> Result<(url::Url, PendingLogin), OidcError> {
+        let meta = self.metadata(false).await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = self
+            .client(&meta)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let pending = PendingLogin {
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+            next: next.to_string(),
+            started_at: chrono::Utc::now().timestamp(),
+        };
+        Ok((url, pending))
+    }
+
+    /// Finishes a sign-in: checks state, redeems the code with the PKCE verifier, verifies the
+    /// ID token (signature, issuer, audience, expiry, nonce) and reads the realm roles.
+    /// Returns the identity and the raw ID token (kept for logout).
+    pub async fn finish(
+        &self,
+        pending: PendingLogin,
+        state: &str,
+        code: &str,
+    ) -> Result<(Identity, String), OidcError> {
+        if chrono::Utc::now().timestamp() - pending.started_at > FLOW_TTL_SECS {
+            return Err(OidcError::NoPendingLogin);
+        }
+        if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) {
+            return Err(OidcError::StateMismatch);
+        }
+        let meta = self.metadata(false).await?;
+        let client = self.client(&meta);
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| OidcError::Refused(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OidcError::Refused(error_chain(&e)))?;
+        let raw_id_token = tokens
+            .id_token()
+            .ok_or_else(|| OidcError::InvalidToken("no ID token in the token response".into()))?
+            .to_string();
+        let nonce = Nonce::new(pending.nonce.clone());
+        let id_claims = match self.verify_id_token(&client, &raw_id_token, &nonce) {
+            Ok(claims) => claims,
+            // The realm may have rotated its keys since discovery: fetch them once more.
+            Err(_) => {
+                let fresh = self.metadata(true).await?;
+                let client = self.client(&fresh);
+                self.verify_id_token(&client, &raw_id_token, &nonce)?
+            }
+        };
+        let access_token = tokens.access_token().secret();
+        let roles = match self.realm_roles_from_access_token(
+            &client,
+            access_token,
+            id_claims.subject().as_str(),
+        ) {
+            Some(roles) => roles,
+            None => match id_claims.additional_claims().realm_access.clone() {
+                Some(access) => access.roles,
+                None => {
+                    self.realm_roles_from_userinfo(&client, tokens.access_token(), &id_claims)
+                        .await
+                }
+            },
+        };
+        let email = id_claims
+            .email()
+            .map(|e| e.as_str().to_string())
+            .unwrap_or_default();
+        let name = id_claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_string())
+            .or_else(|| {
+                id_claims
+                    .preferred_username()
+                    .map(|u| u.as_str().to_string())
+            })
+            .unwrap_or_else(|| email.clone());
+        let identity = Identity {
+            issuer: self.config.issuer.clone(),
+            subject: id_claims.subject().as_str().to_string(),
+            email,
+            name,
+            is_platform_admin: roles.iter().any(|r| r == PLATFORM_ADMIN_ROLE),
+        };
+        Ok((identity, raw_id_token))
+    }
+
+    fn verify_id_token(
+        &self,
+        client: &Client,
+        raw: &str,
+        nonce: &Nonce,
+    ) -> Result<IdTokenClaims<KeycloakClaims, CoreGenderClaim>, OidcError> {
+        let token =
+            KeycloakToken::from_str(raw).map_err(|e| OidcError::InvalidToken(e.to_string()))?;
+        token
+            .into_claims(&client.id_token_verifier(), nonce)
+            .map_err(|e| OidcError::InvalidToken(e.to_string()))
+    }
+
+    /// Realm roles from a Keycloak access token, if it is a JWT signed by the realm, issued by
+    /// it, unexpired, for this client (`azp`, or `aud`), and about the same person.
+    fn realm_roles_from_access_token(
+        &self,
+        client: &Client,
+        raw: &str,
+        subject: &str,
+    ) -> Option<Vec<String>> {
+        let token = KeycloakToken::from_str(raw).ok()?;
+        let verifier = client
+            .id_token_verifier()
+            .allow_all_jose_types()
+            // Keycloak's access tokens name the resource servers in `aud`; `azp` names us.
+            .require_audience_match(false);
+        let claims = match token.into_claims(&verifier, |_: Option<&Nonce>| Ok(())) {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::warn!(error = %e, "access token did not verify; not reading roles from it");
+                return None;
+            }
+        };
+        let for_us = claims
+            .authorized_party()
+            .map(|azp| azp.as_str() == self.config.client_id)
+            .unwrap_or(false)
+            || claims
+                .audiences()
+                .iter()
+                .any(|aud| aud.as_str() == self.config.client_id);
+        if !for_us || claims.subject().as_str() != subject {
+            tracing::warn!(
+                "access token is for another client or person; not reading roles from it"
+            );
+            return None;
+        }
+        claims
+            .additional_claims()
+            .realm_access
+            .clone()
+            .map(|access| access.roles)
+    }
+
+    async fn realm_roles_from_userinfo(
+        &self,
+        client: &Client,
+        access_token: &openidconnect::AccessToken,
+        id_claims: &IdTokenClaims<KeycloakClaims, CoreGenderClaim>,
+    ) -> Vec<String> {
+        let Ok(request) = client.user_info(access_token.clone(), Some(id_claims.subject().clone()))
+        else {
+            return Vec::new();
+        };
+        let info: Result<UserInfoClaims<KeycloakClaims, CoreGenderClaim>, _> =
+            request.request_async(&self.http).await;
+        match info {
+            Ok(info) => info
+                .additional_claims()
+                .realm_access
+                .clone()
+                .map(|a| a.roles)
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::debug!(error = %error_chain(&e), "no roles from userinfo");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Where to send the browser to end the Keycloak session too (RP-initiated logout).
+    pub async fn logout_url(&self, raw_id_token: &str) -> Option<url::Url> {
+        let meta = self.metadata(false).await.ok()?;
+        let end_session = meta.additional_metadata().end_session_endpoint.clone()?;
+        let mut request = LogoutRequest::from(end_session)
+            .set_client_id(ClientId::new(self.config.client_id.clone()))
+            .set_post_logout_redirect_uri(self.post_logout_url.clone());
+        if let Ok(token) = KeycloakToken::from_str(raw_id_token) {
+            request = request.set_id_token_hint(&token);
+        }
+        Some(request.http_get_url())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

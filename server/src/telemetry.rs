@@ -1,0 +1,39 @@
+//! Logs and spans: readable text in development, JSON in production; a request id on every line.
+
+use axum::http::Request;
+use tower_http::request_id::RequestId;
+use tracing::Span;
+use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
+
+/// Installs the global subscriber (`RUST_LOG` filters, default `info`).
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init()
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer().compact())
+            .try_init()
+    };
+    // A second init (tests start many apps in one process) keeps the first subscriber.
+    let _ = result;
+}
+
+/// The span of one HTTP request, carrying its request id.
+pub fn request_span<B>(request: &Request<B>) -> Span {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path())
+}

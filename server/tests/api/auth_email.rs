@@ -1,0 +1,161 @@
+//! Sign-in by emailed link, through the real SMTP server.
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::{attribute_after, captured_mail_to, location, spawn_app, wait_for_mail};
+
+fn link_in(mail: &str) -> String {
+    let start = mail.find("http://").expect("a link in the mail");
+    mail[start..].split_whitespace().next().unwrap().to_string()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_emailed_link_signs_in_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = "link-once@example.org";
+    let seen = captured_mail_to(email).len();
+    let response = app
+        .call("request_email_link", &[("email", email), ("next", "/me")])
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+
+    let mail = wait_for_mail(email, seen).await;
+    assert!(mail.contains("Subject: Your sign-in link for Roster"));
+    let link = url::Url::parse(&link_in(&mail)).unwrap();
+    assert_eq!(link.path(), "/sign-in/email");
+
+    // Opening the link does not use it up (mail scanners open links too); the button does.
+    let page = app
+        .client
+        .get(link.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = attribute_after(&page, "name=\"token\"", "value");
+    let post = |client: &reqwest::Client| {
+        client
+            .post(app.url("/auth/email"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("token", token.clone())])
+            .send()
+    };
+    let response = post(&app.client).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/me");
+    let me = app.me().await;
+    assert_eq!(me["email"], email);
+    assert_eq!(me["name"], "link-once");
+    assert_eq!(me["is_platform_admin"], false);
+
+    let other = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let replay = post(&other).await.unwrap();
+    assert_eq!(location(&replay), "/sign-in?error=link");
+    let who = other
+        .post(app.url("/api/current_user"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(who, "null");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_expired_link_does_not_sign_in(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = "expired@example.org";
+    let seen = captured_mail_to(email).len();
+    app.call("request_email_link", &[("email", email)]).await;
+    let link = url::Url::parse(&link_in(&wait_for_mail(email, seen).await)).unwrap();
+    let token = link
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .to_string();
+    sqlx::query("update email_login_tokens set expires_at = now() - interval '1 minute'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let response = app
+        .client
+        .post(app.url("/auth/email"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/sign-in?error=link");
+    assert!(app.me().await.is_null());
+    let page = app.get("/sign-in?error=link").await.text().await.unwrap();
+    assert!(page.contains("expired or was already used"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn configured_admin_emails_become_platform_admins(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = "boss@example.org";
+    let seen = captured_mail_to(email).len();
+    app.call("request_email_link", &[("email", "Boss@Example.org")])
+        .await;
+    let link = link_in(&wait_for_mail(email, seen).await);
+    let token = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .to_string();
+    app.client
+        .post(app.url("/auth/email"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.me().await["is_platform_admin"], true);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn requests_are_rate_limited_and_bad_addresses_get_a_clear_4xx(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for _ in 0..app::auth::db::MAX_LINKS_PER_EMAIL {
+        let response = app
+            .call("request_email_link", &[("email", "busy@example.org")])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = app
+        .call("request_email_link", &[("email", "busy@example.org")])
+        .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.text().await.unwrap().contains("RateLimited"));
+
+    let response = app
+        .call("request_email_link", &[("email", "not an email")])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["Invalid"]["field"], "email");
+
+    let response = app.call("request_email_link", &[]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let tokens: i64 = sqlx::query_scalar("select count(*) from email_login_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens, app::auth::db::MAX_LINKS_PER_EMAIL);
+}

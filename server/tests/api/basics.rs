@@ -1,0 +1,108 @@
+//! Health, request ids, error pages and cross-site request rejection.
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::spawn_app;
+
+#[sqlx::test(migrations = "../migrations")]
+async fn health_and_readiness(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_response_carries_a_request_id(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let a = app.get("/").await;
+    let b = app.get("/").await;
+    let id = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(id(&a).len(), 36);
+    assert_ne!(id(&a), id(&b));
+    let given = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id(&given), "trace-me-42");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn friendly_error_pages_with_the_right_status(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.text().await.unwrap().contains("Page not found"));
+
+    let society = app.get("/s/no-such-society").await;
+    assert_eq!(society.status(), StatusCode::NOT_FOUND);
+
+    let me = app.get("/me").await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    let html = me.text().await.unwrap();
+    assert!(html.contains("Please sign in") && html.contains("/sign-in?next=/me"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn cross_site_posts_are_rejected(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    let form = [
+        ("name", "Evil Club"),
+        ("slug", "evil-club"),
+        ("time_zone", "UTC"),
+    ];
+
+    let by_origin = app
+        .client
+        .post(app.url("/api/create_society"))
+        .header("origin", "http://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_origin.status(), StatusCode::FORBIDDEN);
+    let by_fetch_site = app
+        .client
+        .post(app.url("/api/create_society"))
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", app.base.origin().ascii_serialization())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_fetch_site.status(), StatusCode::FORBIDDEN);
+    let logout = app
+        .client
+        .post(app.url("/auth/logout"))
+        .header("sec-fetch-site", "same-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FORBIDDEN);
+
+    let societies: i64 = sqlx::query_scalar("select count(*) from societies")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(societies, 0);
+    assert_eq!(app.me().await["name"], "Ada Admin", "still signed in");
+    assert_eq!(
+        app.call("create_society", &form).await.status(),
+        StatusCode::OK,
+        "same-origin works"
+    );
+}

@@ -1,0 +1,280 @@
+//! HTTP integration tests: the real router on a random port, a fresh database per test, the
+//! local Keycloak-shaped OIDC provider and the local SMTP server started by `.ci/test`.
+
+mod auth_email;
+mod auth_oidc;
+mod basics;
+mod societies;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::{redirect, Response, StatusCode};
+use server::config::{Config, MailConfig, OidcConfig};
+use sqlx::PgPool;
+use url::Url;
+
+pub const CLIENT_ID: &str = "roster";
+pub const CLIENT_SECRET: &str = "roster-test-secret";
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `bash .ci/test`"))
+}
+
+pub struct TestApp {
+    pub base: Url,
+    pub pool: PgPool,
+    pub jar: Arc<Jar>,
+    /// Keeps cookies, never follows redirects (tests look at each hop).
+    pub client: reqwest::Client,
+}
+
+/// Starts Roster on a random port with Keycloak sign-in, email sign-in and SMTP mail.
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, |_| {}).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config {
+        database_url: String::from("postgres://unused").into(),
+        public_url: Url::parse(&format!("http://{addr}")).unwrap(),
+        bind: addr,
+        oidc: Some(OidcConfig {
+            issuer: env("ROSTER_TEST_OIDC_ISSUER"),
+            client_id: CLIENT_ID.into(),
+            client_secret: String::from(CLIENT_SECRET).into(),
+        }),
+        email_login: true,
+        mail: MailConfig::Smtp(env("ROSTER_TEST_SMTP_URL").into()),
+        mail_from: "Roster <roster@test.example>".into(),
+        admin_emails: vec!["boss@example.org".into()],
+        demo_data: false,
+        session_idle_minutes: 60,
+        session_max_days: 30,
+        trust_forwarded_for: false,
+        json_logs: false,
+    };
+    tweak(&mut config);
+    let options = leptos::prelude::LeptosOptions::builder()
+        .output_name("roster")
+        .site_root("target/site")
+        .build();
+    let router = server::build(&config, pool.clone(), options)
+        .await
+        .expect("app builds");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let jar = Arc::new(Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    TestApp {
+        base: Url::parse(&format!("http://{addr}")).unwrap(),
+        pool,
+        jar,
+        client,
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location on a {} response", response.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `name="value"` attribute of the first element after `marker` in `html`, unescaped.
+pub fn attribute_after(html: &str, marker: &str, name: &str) -> String {
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page:\n{html}"));
+    let rest = &html[start..];
+    let key = format!("{name}=\"");
+    let from = rest
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} after {marker}"))
+        + key.len();
+    let value = &rest[from..from + rest[from..].find('"').unwrap()];
+    value
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x2F;", "/")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).unwrap()
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        let header = self.jar.cookies(&self.base)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|c| c.strip_prefix("roster_session=").map(str::to_string))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Calls a server function as the hydrated app does (same-origin fetch, form-encoded).
+    pub async fn call(&self, function: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(&format!("/api/{function}")))
+            .header("origin", self.base.origin().ascii_serialization())
+            .header("sec-fetch-site", "same-origin")
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The signed-in user as the app reports it (`null` for a visitor).
+    pub async fn me(&self) -> serde_json::Value {
+        let response = self.call("current_user", &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// Starts `/auth/login`, signs in on the provider's login form, and returns the callback
+    /// URL the provider sends the browser back to (not yet visited).
+    pub async fn provider_login(&self, login_url: Url, username: &str, password: &str) -> Url {
+        let mut url = login_url;
+        for _ in 0..10 {
+            let response = self.client.get(url.clone()).send().await.unwrap();
+            if response.status().is_redirection() {
+                let next = url.join(&location(&response)).unwrap();
+                if next.path() == "/auth/callback" && next.port() == self.base.port() {
+                    return next;
+                }
+                url = next;
+                continue;
+            }
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains("kc-form-login"),
+                "expected the login form, got:\n{page}"
+            );
+            let action = url
+                .join(&attribute_after(&page, "id=\"kc-form-login\"", "action"))
+                .unwrap();
+            let response = self
+                .client
+                .post(action.clone())
+                .form(&[("username", username), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_redirection(),
+                "login form answered {}",
+                response.status()
+            );
+            url = action.join(&location(&response)).unwrap();
+        }
+        panic!("the provider did not redirect back to Roster");
+    }
+
+    /// The provider URL `/auth/login?next=…` sends the browser to.
+    pub async fn begin_login(&self, next: &str) -> Url {
+        let response = self.get(&format!("/auth/login?next={next}")).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        Url::parse(&location(&response)).unwrap()
+    }
+
+    /// The whole Keycloak sign-in; returns where Roster sends the browser afterwards.
+    pub async fn sign_in_oidc(&self, username: &str, password: &str) -> String {
+        let auth_url = self.begin_login("/me").await;
+        let callback = self.provider_login(auth_url, username, password).await;
+        let response = self.client.get(callback).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "callback failed: {}",
+            response.text().await.unwrap()
+        );
+        location(&response)
+    }
+}
+
+/// Mail captured by the local SMTP server, newest last.
+pub fn captured_mail_to(recipient: &str) -> Vec<String> {
+    let dir = PathBuf::from(env("ROSTER_TEST_MAIL_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| {
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            meta["rcpt_tos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().unwrap().eq_ignore_ascii_case(recipient))
+        })
+        .filter_map(|p| std::fs::read_to_string(p.with_extension("eml")).ok())
+        .collect()
+}
+
+/// The decoded text of a captured message (quoted-printable bodies, as lettre sends them).
+pub fn decode_mail(raw: &str) -> String {
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or(raw);
+    if !raw.contains("Content-Transfer-Encoding: quoted-printable") {
+        return body.to_string();
+    }
+    let joined = body.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Waits for the next mail to `recipient` (after `seen` earlier ones) and returns it.
+pub async fn wait_for_mail(recipient: &str, seen: usize) -> String {
+    for _ in 0..100 {
+        let mails = captured_mail_to(recipient);
+        if mails.len() > seen {
+            let raw = &mails[seen];
+            let headers = raw.split_once("\r\n\r\n").map(|(h, _)| h).unwrap_or("");
+            return format!("{headers}\r\n\r\n{}", decode_mail(raw));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {recipient} arrived");
+}
