@@ -42,7 +42,8 @@ pub fn SignInPage() -> impl IntoView {
                     let oidc = options.oidc.then(|| {
                         let href = format!("/auth/login?next={}", encode_query_value(&next()));
                         view! {
-                            <a class="button primary wide" href=href>"Sign in with your club account"</a>
+                            // rel=external: a server route, not a page of the client-side router.
+                            <a class="button primary wide" href=href rel="external">"Sign in with your club account"</a>
                         }
                     });
                     let email = options.email.then(|| view! {

@@ -1,0 +1,39 @@
+import { expect, type Page } from '@playwright/test';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Waits until the WASM bundle has hydrated the page (the app marks <body>). */
+export async function hydrated(page: Page) {
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+}
+
+export function unique(prefix: string) {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}
+
+/** Decodes a quoted-printable body (as lettre sends mail with long lines). */
+function decodeQuotedPrintable(body: string) {
+  const joined = body.replace(/=\r?\n/g, '');
+  const bytes = Buffer.from(joined.replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+  return bytes.toString('utf8');
+}
+
+/** The newest mail captured by the local SMTP server for `recipient`, decoded. */
+export async function mailTo(recipient: string): Promise<string> {
+  const dir = process.env.ROSTER_E2E_MAIL_DIR;
+  if (!dir) throw new Error('ROSTER_E2E_MAIL_DIR is not set');
+  for (let i = 0; i < 100; i++) {
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().reverse();
+    for (const file of files) {
+      const meta = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+      if (meta.rcpt_tos.some((r: string) => r.toLowerCase() === recipient.toLowerCase())) {
+        const raw = readFileSync(join(dir, file.replace(/\.json$/, '.eml')), 'utf8');
+        const [headers, ...rest] = raw.split('\r\n\r\n');
+        const body = rest.join('\r\n\r\n');
+        return /quoted-printable/i.test(headers) ? decodeQuotedPrintable(body) : body;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no mail to ${recipient}`);
+}

@@ -1,0 +1,85 @@
+import { expect, test } from '@playwright/test';
+import { hydrated, mailTo, unique } from './helpers';
+
+test('a platform admin signs in with Keycloak, creates a society and signs out', async ({ page }) => {
+  await page.goto('/');
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'Sign in with your club account' }).click();
+
+  // The identity provider's own login page.
+  await page.locator('#username').fill('admin');
+  await page.locator('#password').fill('admin-pass');
+  await page.locator('#kc-login').click();
+  await expect(page.getByTestId('user-name')).toHaveText('Ada Admin');
+
+  await page.getByRole('link', { name: 'New society' }).click();
+  await expect(page).toHaveURL(/\/societies\/new$/);
+  await hydrated(page);
+  const name = unique('Harbour Rowing Club');
+  // Typing the name suggests the web address: proof the page is interactive after hydration.
+  await page.getByLabel('Name').pressSequentially(name);
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  await expect(page.getByLabel('Web address')).toHaveValue(slug);
+  await page.getByLabel('Time zone').fill('Europe/Amsterdam');
+  await page.getByRole('button', { name: 'Create society' }).click();
+
+  await expect(page).toHaveURL(new RegExp(`/s/${slug}$`));
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(name);
+  await expect(page.getByText('Times are shown in Europe/Amsterdam.')).toBeVisible();
+
+  await page.goto('/me');
+  await expect(page.getByTestId('me-platform-role')).toHaveText('Platform admin');
+  await expect(page.getByRole('row', { name: new RegExp(name) })).toContainText('Admin');
+
+  await page.getByTestId('user-name').click();
+  await page.getByRole('menuitem', { name: 'Sign out' }).click();
+  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await expect(page.getByTestId('user-name')).toHaveCount(0);
+
+  // The Keycloak session ended too: signing in asks for the password again.
+  await page.goto('/auth/login?next=/');
+  await expect(page.locator('#kc-form-login')).toBeVisible();
+});
+
+test('a wrong password stays on the provider login page', async ({ page }) => {
+  await page.goto('/auth/login?next=/me');
+  await page.locator('#username').fill('member');
+  await page.locator('#password').fill('wrong');
+  await page.locator('#kc-login').click();
+  await expect(page.getByText('Invalid username or password.')).toBeVisible();
+});
+
+test('someone signs in with an emailed link', async ({ page }) => {
+  const email = `${unique('rower')}@example.org`;
+  await page.goto('/sign-in?next=/me');
+  await hydrated(page);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await expect(page.getByRole('status')).toContainText('Check your inbox');
+
+  const mail = await mailTo(email);
+  const link = mail.match(/https?:\/\/\S+/)![0];
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Sign in to Roster' }).click();
+  await expect(page).toHaveURL(/\/me$/);
+  await expect(page.getByTestId('me-email')).toHaveText(email);
+  await expect(page.getByTestId('me-platform-role')).toHaveText('None');
+
+  // The link works once.
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Sign in to Roster' }).click();
+  await expect(page.getByRole('alert')).toContainText('expired or was already used');
+});
+
+test('a member cannot open the new-society form, and unknown pages are friendly 404s', async ({ page }) => {
+  await page.goto('/auth/login?next=/societies/new');
+  await page.locator('#username').fill('member');
+  await page.locator('#password').fill('member-pass');
+  await page.locator('#kc-login').click();
+  await expect(page.getByRole('heading', { name: 'Not allowed' })).toBeVisible();
+
+  const response = await page.goto('/no/such/page');
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+});
