@@ -72,7 +72,8 @@ pub async fn upsert_identity(
         .chars()
         .take(MAX_EMAIL_LEN)
         .collect();
-    let row = sqlx::query!(
+    let user = sqlx::query_as!(
+        CurrentUser,
         r#"insert into users (issuer, subject, email, name, is_platform_admin, last_login_at)
            values ($1, $2, $3, $4, $5, now())
            on conflict on constraint users_identity_key do update
@@ -87,12 +88,7 @@ pub async fn upsert_identity(
     )
     .fetch_one(conn)
     .await?;
-    Ok(CurrentUser {
-        id: row.id,
-        name: row.name,
-        email: row.email,
-        is_platform_admin: row.is_platform_admin,
-    })
+    Ok(user)
 }
 
 /// Email-link sign-in: the user for a verified address (created with the address's local part
@@ -102,7 +98,8 @@ pub async fn upsert_email_user(
     email: &str,
     is_platform_admin: bool,
 ) -> AppResult<CurrentUser> {
-    let row = sqlx::query!(
+    let user = sqlx::query_as!(
+        CurrentUser,
         r#"insert into users (issuer, subject, email, name, is_platform_admin, last_login_at)
            values ($1, $2, $2, split_part($2, '@', 1), $3, now())
            on conflict on constraint users_identity_key do update
@@ -114,28 +111,19 @@ pub async fn upsert_email_user(
     )
     .fetch_one(conn)
     .await?;
-    Ok(CurrentUser {
-        id: row.id,
-        name: row.name,
-        email: row.email,
-        is_platform_admin: row.is_platform_admin,
-    })
+    Ok(user)
 }
 
 /// The user with this id, if any.
 pub async fn find_user(pool: &PgPool, id: UserId) -> AppResult<Option<CurrentUser>> {
-    let row = sqlx::query!(
+    let user = sqlx::query_as!(
+        CurrentUser,
         r#"select id as "id: UserId", name, email, is_platform_admin from users where id = $1"#,
         id as UserId,
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| CurrentUser {
-        id: r.id,
-        name: r.name,
-        email: r.email,
-        is_platform_admin: r.is_platform_admin,
-    }))
+    Ok(user)
 }
 
 /// Anyone: stores a new sign-in link for `email` (hashed) and returns the secret token.

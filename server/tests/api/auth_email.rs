@@ -31,15 +31,7 @@ async fn an_emailed_link_signs_in_once(pool: PgPool) {
     assert_eq!(link.path(), "/sign-in/email");
 
     // Opening the link does not use it up (mail scanners open links too); the button does.
-    let page = app
-        .client
-        .get(link.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(link.clone()).await;
     let token = attribute_after(&page, "name=\"token\"", "value");
     let post = |client: &reqwest::Client| {
         client
@@ -67,11 +59,8 @@ async fn an_emailed_link_signs_in_once(pool: PgPool) {
         .post(app.url("/api/current_user"))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert_eq!(who, "null");
+    assert_eq!(who.text().await.unwrap(), "null");
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 use url::Url;
 
-use crate::{attribute_after, location, spawn_app, spawn_app_with};
+use crate::{attribute_after, location, set_cookie, spawn_app, spawn_app_with};
 
 fn with_query(url: &Url, name: &str, value: &str) -> Url {
     let mut out = url.clone();
@@ -214,15 +214,7 @@ async fn logout_ends_the_roster_session_and_then_the_keycloak_session(pool: PgPo
     assert_eq!(stale.text().await.unwrap(), "null");
 
     // The provider's logout page confirms by itself and returns to Roster.
-    let page = app
-        .client
-        .get(logout_url.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(logout_url.clone()).await;
     let action = logout_url
         .join(&attribute_after(&page, "<form", "action"))
         .unwrap();
@@ -258,13 +250,7 @@ async fn logout_ends_the_roster_session_and_then_the_keycloak_session(pool: PgPo
 async fn session_cookies_are_http_only_lax_and_secure_behind_https(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let response = app.get("/auth/login?next=/").await;
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie(&response);
     assert!(cookie.starts_with("roster_session="), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
@@ -277,13 +263,7 @@ async fn session_cookies_are_http_only_lax_and_secure_behind_https(pool: PgPool)
     })
     .await;
     let response = https.get("/auth/login?next=/").await;
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie(&response);
     assert!(
         cookie.contains("Secure") && cookie.contains("HttpOnly"),
         "{cookie}"

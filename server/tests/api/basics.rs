@@ -106,3 +106,22 @@ async fn cross_site_posts_are_rejected(pool: PgPool) {
         "same-origin works"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn responses_are_compressed_when_the_browser_accepts_it(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for encoding in ["br", "gzip"] {
+        let response = app
+            .client
+            .get(app.url("/"))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers().get("content-encoding").unwrap(),
+            encoding
+        );
+    }
+}

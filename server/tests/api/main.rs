@@ -101,6 +101,17 @@ pub fn location(response: &Response) -> String {
         .to_string()
 }
 
+/// The first `Set-Cookie` header of a response.
+pub fn set_cookie(response: &Response) -> String {
+    response
+        .headers()
+        .get("set-cookie")
+        .expect("a Set-Cookie header")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 /// `name="value"` attribute of the first element after `marker` in `html`, unescaped.
 pub fn attribute_after(html: &str, marker: &str, name: &str) -> String {
     let start = html
@@ -131,6 +142,18 @@ impl TestApp {
             .ok()?
             .split("; ")
             .find_map(|c| c.strip_prefix("roster_session=").map(str::to_string))
+    }
+
+    /// The body of a GET to an absolute URL (a provider page, a link from a mail).
+    pub async fn page(&self, url: Url) -> String {
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Response {

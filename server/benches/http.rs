@@ -1,0 +1,201 @@
+//! HTTP load benchmark: the real router on a loopback port against a real PostgreSQL.
+//!
+//!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p server --bench http
+//!
+//! Creates a scratch database, loads the demo data plus `SOCIETIES` extra societies, signs a
+//! user in through an emailed-link token, then sends a bounded number of requests per endpoint
+//! from `CONCURRENCY` clients and prints throughput and latency percentiles.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use server::config::{Config, MailConfig};
+use sqlx::{Connection, PgConnection, PgPool};
+
+const REQUESTS: usize = 4_000;
+const CONCURRENCY: usize = 16;
+const SOCIETIES: usize = 200;
+
+#[tokio::main]
+async fn main() {
+    let admin_url = std::env::var("DATABASE_URL")
+        .expect("set DATABASE_URL to a PostgreSQL server (any database)");
+    let db = format!("roster_bench_{}", std::process::id());
+    let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
+    sqlx::query(&format!("create database {db}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", admin_url.rsplit_once('/').unwrap().0);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config {
+        database_url: url.clone().into(),
+        public_url: format!("http://{addr}").parse().unwrap(),
+        bind: addr,
+        oidc: None,
+        email_login: true,
+        mail: MailConfig::Folder(std::env::temp_dir().join(format!("{db}-mail"))),
+        mail_from: "Roster <roster@bench.example>".into(),
+        admin_emails: vec![],
+        demo_data: true,
+        session_idle_minutes: 60,
+        session_max_days: 1,
+        trust_forwarded_for: false,
+        json_logs: false,
+    };
+    let pool = server::connect(&config).await.unwrap();
+    seed(&pool).await;
+    let options = leptos::prelude::LeptosOptions::builder()
+        .output_name("roster")
+        .build();
+    let router = server::build(&config, pool.clone(), options).await.unwrap();
+    let serve = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+
+    let cookie = sign_in(&pool, addr).await;
+    println!("Roster HTTP benchmark: {REQUESTS} requests per endpoint, {CONCURRENCY} concurrent clients, {SOCIETIES} extra societies");
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"
+    );
+    for (name, method, path, with_cookie) in [
+        ("GET /healthz", "GET", "/healthz", false),
+        ("GET /readyz (database ping)", "GET", "/readyz", false),
+        (
+            "POST /api/current_user (visitor)",
+            "POST",
+            "/api/current_user",
+            false,
+        ),
+        (
+            "POST /api/current_user (session)",
+            "POST",
+            "/api/current_user",
+            true,
+        ),
+        (
+            "POST /api/list_societies",
+            "POST",
+            "/api/list_societies",
+            false,
+        ),
+        ("GET / (SSR, societies list)", "GET", "/", false),
+        ("GET /me (SSR, signed in)", "GET", "/me", true),
+    ] {
+        let cookie = with_cookie.then(|| cookie.clone());
+        let (elapsed, mut latencies) = load(addr, method, path, cookie).await;
+        latencies.sort();
+        let pct = |p: f64| {
+            latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
+                .as_secs_f64()
+                * 1e3
+        };
+        println!(
+            "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            name,
+            REQUESTS as f64 / elapsed.as_secs_f64(),
+            pct(0.50),
+            pct(0.95),
+            pct(0.99),
+            latencies.last().unwrap().as_secs_f64() * 1e3
+        );
+    }
+
+    serve.abort();
+    pool.close().await;
+    sqlx::query(&format!("drop database {db} with (force)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+async fn seed(pool: &PgPool) {
+    sqlx::query(
+        "insert into societies (slug, name, time_zone)
+         select 'bench-club-' || i, 'Bench Club ' || i, 'Europe/Berlin' from generate_series(1, $1) as i",
+    )
+    .bind(SOCIETIES as i32)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Signs the demo member in with an email token, as a browser would; returns the cookie.
+async fn sign_in(pool: &PgPool, addr: SocketAddr) -> String {
+    let mut conn = pool.acquire().await.unwrap();
+    let token =
+        app::auth::db::create_email_token(&mut conn, "member@demo.roster.test", "/", "bench")
+            .await
+            .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("http://{addr}/auth/email"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn load(
+    addr: SocketAddr,
+    method: &'static str,
+    path: &'static str,
+    cookie: Option<String>,
+) -> (Duration, Vec<Duration>) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let url = format!("http://{addr}{path}");
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..CONCURRENCY {
+        let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for _ in (worker..REQUESTS).step_by(CONCURRENCY) {
+                let mut request = if method == "GET" {
+                    client.get(&url)
+                } else {
+                    client.post(&url)
+                };
+                if let Some(cookie) = &cookie {
+                    request = request.header("cookie", cookie);
+                }
+                let t = Instant::now();
+                let response = request.send().await.unwrap();
+                assert!(
+                    response.status().is_success(),
+                    "{url}: {}",
+                    response.status()
+                );
+                response.bytes().await.unwrap();
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::with_capacity(REQUESTS);
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    (started.elapsed(), all)
+}
