@@ -1,5 +1,6 @@
 //! Configuration, read once from the environment at start-up.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -46,23 +47,53 @@ pub struct Config {
     pub json_logs: bool,
 }
 
-fn var(name: &str) -> Result<Option<String>, ConfigError> {
-    match std::env::var(name) {
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => Ok(Some(v.trim().to_string())),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(ConfigError(format!("{name} is not valid UTF-8")))
+/// Where configuration values come from: the process environment, or a map in tests.
+pub struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// `DATABASE_URL`, `ROSTER_*` and `LEPTOS_*` from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut map = HashMap::new();
+        for (key, value) in std::env::vars_os() {
+            let Some(key) = key.to_str().map(str::to_string) else {
+                continue;
+            };
+            if key == "DATABASE_URL" || key.starts_with("ROSTER_") || key.starts_with("LEPTOS_") {
+                let value = value
+                    .into_string()
+                    .map_err(|_| ConfigError(format!("{key} is not valid UTF-8")))?;
+                map.insert(key, value);
+            }
         }
+        Ok(Self(map))
+    }
+
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// The trimmed value, `None` when unset or blank.
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 }
 
-fn required(name: &str, what: &str) -> Result<String, ConfigError> {
-    var(name)?.ok_or_else(|| ConfigError(format!("{name} is missing: set it to {what}")))
+fn required(vars: &Vars, name: &str, what: &str) -> Result<String, ConfigError> {
+    vars.get(name)
+        .ok_or_else(|| ConfigError(format!("{name} is missing: set it to {what}")))
 }
 
-fn flag(name: &str, default: bool) -> Result<bool, ConfigError> {
-    match var(name)?
+fn flag(vars: &Vars, name: &str, default: bool) -> Result<bool, ConfigError> {
+    match vars
+        .get(name)
         .as_deref()
         .map(str::to_ascii_lowercase)
         .as_deref()
@@ -77,11 +108,12 @@ fn flag(name: &str, default: bool) -> Result<bool, ConfigError> {
 }
 
 fn number(
+    vars: &Vars,
     name: &str,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<i64, ConfigError> {
-    let Some(raw) = var(name)? else {
+    let Some(raw) = vars.get(name) else {
         return Ok(default);
     };
     raw.parse::<i64>()
@@ -115,7 +147,13 @@ fn http_url(name: &str, raw: &str) -> Result<Url, ConfigError> {
 impl Config {
     /// Reads every `ROSTER_*` variable (see README.md); the first problem stops the start.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::from_env()?)
+    }
+
+    /// The configuration described by `vars`; the first problem is the error.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let database_url = required(
+            vars,
             "DATABASE_URL",
             "a PostgreSQL URL like postgres://user@host/roster",
         )?;
@@ -127,28 +165,33 @@ impl Config {
         let public_url = http_url(
             "ROSTER_PUBLIC_URL",
             &required(
+                vars,
                 "ROSTER_PUBLIC_URL",
                 "the address people open, e.g. http://127.0.0.1:3000",
             )?,
         )?;
-        let bind = var("LEPTOS_SITE_ADDR")?.unwrap_or_else(|| "127.0.0.1:3000".into());
+        let bind = vars
+            .get("LEPTOS_SITE_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:3000".into());
         let bind = bind.parse().map_err(|_| {
             ConfigError(format!(
                 "LEPTOS_SITE_ADDR must be an address like 127.0.0.1:3000, not {bind:?}"
             ))
         })?;
 
-        let oidc = match var("ROSTER_OIDC_ISSUER")? {
+        let oidc = match vars.get("ROSTER_OIDC_ISSUER") {
             None => None,
             Some(issuer) => {
                 http_url("ROSTER_OIDC_ISSUER", &issuer)?;
                 Some(OidcConfig {
                     issuer: issuer.trim_end_matches('/').to_string(),
                     client_id: required(
+                        vars,
                         "ROSTER_OIDC_CLIENT_ID",
                         "the client id registered in Keycloak",
                     )?,
                     client_secret: required(
+                        vars,
                         "ROSTER_OIDC_CLIENT_SECRET",
                         "the client secret from Keycloak",
                     )?
@@ -156,7 +199,7 @@ impl Config {
                 })
             }
         };
-        let email_login = match var("ROSTER_EMAIL_LOGIN")?.as_deref() {
+        let email_login = match vars.get("ROSTER_EMAIL_LOGIN").as_deref() {
             None | Some("auto") => oidc.is_none(),
             Some("on") => true,
             Some("off") => false,
@@ -171,7 +214,7 @@ impl Config {
                 "ROSTER_EMAIL_LOGIN=off needs ROSTER_OIDC_ISSUER, or nobody could sign in".into(),
             ));
         }
-        let mail = match var("ROSTER_SMTP_URL")? {
+        let mail = match vars.get("ROSTER_SMTP_URL") {
             Some(url) => {
                 if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
                     return Err(ConfigError(
@@ -181,18 +224,20 @@ impl Config {
                 MailConfig::Smtp(url.into())
             }
             None => MailConfig::Folder(
-                var("ROSTER_MAIL_DIR")?
+                vars.get("ROSTER_MAIL_DIR")
                     .unwrap_or_else(|| ".roster/mail".into())
                     .into(),
             ),
         };
-        let mail_from =
-            var("ROSTER_MAIL_FROM")?.unwrap_or_else(|| "Roster <roster@localhost>".into());
+        let mail_from = vars
+            .get("ROSTER_MAIL_FROM")
+            .unwrap_or_else(|| "Roster <roster@localhost>".into());
         if mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(ConfigError(format!("ROSTER_MAIL_FROM must be an address like \"Roster <roster@example.org>\", not {mail_from:?}")));
         }
         let mut admin_emails = Vec::new();
-        for raw in var("ROSTER_ADMIN_EMAILS")?
+        for raw in vars
+            .get("ROSTER_ADMIN_EMAILS")
             .unwrap_or_default()
             .split(',')
             .map(str::trim)
@@ -205,8 +250,8 @@ impl Config {
             })?;
             admin_emails.push(email);
         }
-        let json_logs = match var("ROSTER_LOG_FORMAT")?.as_deref() {
-            None => var("LEPTOS_ENV")?.is_some_and(|e| {
+        let json_logs = match vars.get("ROSTER_LOG_FORMAT").as_deref() {
+            None => vars.get("LEPTOS_ENV").is_some_and(|e| {
                 e.eq_ignore_ascii_case("prod") || e.eq_ignore_ascii_case("production")
             }),
             Some("json") => true,
@@ -226,14 +271,15 @@ impl Config {
             mail,
             mail_from,
             admin_emails,
-            demo_data: flag("ROSTER_DEMO_DATA", false)?,
+            demo_data: flag(vars, "ROSTER_DEMO_DATA", false)?,
             session_idle_minutes: number(
+                vars,
                 "ROSTER_SESSION_IDLE_MINUTES",
                 7 * 24 * 60,
                 5..=366 * 24 * 60,
             )?,
-            session_max_days: number("ROSTER_SESSION_MAX_DAYS", 30, 1..=366)?,
-            trust_forwarded_for: flag("ROSTER_TRUST_FORWARDED_FOR", false)?,
+            session_max_days: number(vars, "ROSTER_SESSION_MAX_DAYS", 30, 1..=366)?,
+            trust_forwarded_for: flag(vars, "ROSTER_TRUST_FORWARDED_FOR", false)?,
             json_logs,
         })
     }
@@ -241,5 +287,113 @@ impl Config {
     /// Cookies get the `Secure` flag when Roster is served over https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, Vars};
+
+    const BASE: [(&str, &str); 2] = [
+        ("DATABASE_URL", "postgres://db/roster"),
+        ("ROSTER_PUBLIC_URL", "https://roster.example.org/"),
+    ];
+
+    fn config(extra: &[(&str, &str)]) -> Result<Config, String> {
+        let pairs: Vec<(&str, &str)> = BASE.iter().chain(extra).copied().collect();
+        Config::from_vars(&Vars::from_pairs(&pairs)).map_err(|e| e.0)
+    }
+
+    fn error_without(name: &str) -> String {
+        let pairs: Vec<(&str, &str)> = BASE.iter().copied().filter(|(k, _)| *k != name).collect();
+        Config::from_vars(&Vars::from_pairs(&pairs)).unwrap_err().0
+    }
+
+    #[test]
+    fn defaults_for_a_minimal_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.public_url.as_str(), "https://roster.example.org/");
+        assert!(c.secure_cookies());
+        assert!(c.oidc.is_none() && c.email_login);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(
+            (c.session_idle_minutes, c.session_max_days),
+            (7 * 24 * 60, 30)
+        );
+    }
+
+    #[test]
+    fn missing_or_invalid_values_name_the_variable() {
+        assert!(error_without("DATABASE_URL").starts_with("DATABASE_URL"));
+        assert!(error_without("ROSTER_PUBLIC_URL").starts_with("ROSTER_PUBLIC_URL"));
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (
+                &[("ROSTER_PUBLIC_URL", "roster.example.org")],
+                "ROSTER_PUBLIC_URL",
+            ),
+            (
+                &[("ROSTER_PUBLIC_URL", "ftp://roster.example.org")],
+                "ROSTER_PUBLIC_URL",
+            ),
+            (&[("ROSTER_OIDC_ISSUER", "not a url")], "ROSTER_OIDC_ISSUER"),
+            (
+                &[("ROSTER_OIDC_ISSUER", "https://idp.example.org/realms/r")],
+                "ROSTER_OIDC_CLIENT_ID",
+            ),
+            (
+                &[
+                    ("ROSTER_OIDC_ISSUER", "https://idp.example.org/realms/r"),
+                    ("ROSTER_OIDC_CLIENT_ID", "roster"),
+                ],
+                "ROSTER_OIDC_CLIENT_SECRET",
+            ),
+            (&[("ROSTER_EMAIL_LOGIN", "off")], "ROSTER_EMAIL_LOGIN"),
+            (&[("ROSTER_EMAIL_LOGIN", "maybe")], "ROSTER_EMAIL_LOGIN"),
+            (&[("ROSTER_SMTP_URL", "http://mail")], "ROSTER_SMTP_URL"),
+            (
+                &[("ROSTER_MAIL_FROM", "not an address")],
+                "ROSTER_MAIL_FROM",
+            ),
+            (
+                &[("ROSTER_ADMIN_EMAILS", "a@example.org, nope")],
+                "ROSTER_ADMIN_EMAILS",
+            ),
+            (&[("ROSTER_DEMO_DATA", "sometimes")], "ROSTER_DEMO_DATA"),
+            (
+                &[("ROSTER_SESSION_MAX_DAYS", "0")],
+                "ROSTER_SESSION_MAX_DAYS",
+            ),
+            (
+                &[("ROSTER_SESSION_IDLE_MINUTES", "ten")],
+                "ROSTER_SESSION_IDLE_MINUTES",
+            ),
+            (&[("LEPTOS_SITE_ADDR", "localhost")], "LEPTOS_SITE_ADDR"),
+            (&[("ROSTER_LOG_FORMAT", "xml")], "ROSTER_LOG_FORMAT"),
+        ];
+        for (extra, name) in cases {
+            let err = config(extra).unwrap_err();
+            assert!(err.starts_with(name), "{extra:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn keycloak_settings_and_admin_emails_are_read() {
+        let c = config(&[
+            ("ROSTER_OIDC_ISSUER", "https://idp.example.org/realms/club/"),
+            ("ROSTER_OIDC_CLIENT_ID", "roster"),
+            ("ROSTER_OIDC_CLIENT_SECRET", "s3cret"),
+            ("ROSTER_ADMIN_EMAILS", " Boss@Example.org ,x@example.org"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.oidc.unwrap().issuer,
+            "https://idp.example.org/realms/club"
+        );
+        assert!(
+            !c.email_login,
+            "email links are off by default once Keycloak is configured"
+        );
+        assert_eq!(c.admin_emails, ["boss@example.org", "x@example.org"]);
     }
 }

@@ -257,6 +257,11 @@ async fn session_cookies_are_http_only_lax_and_secure_behind_https(pool: PgPool)
         "{cookie}"
     );
     assert!(!cookie.contains("Secure"), "{cookie}");
+    // Idle expiry: the cookie (and the stored session) lapse after `session_idle_minutes`.
+    assert!(
+        cookie.contains("Max-Age=3600") || cookie.contains("Expires="),
+        "{cookie}"
+    );
 
     let https = spawn_app_with(pool, |c| {
         c.public_url = Url::parse("https://roster.example.org").unwrap()
@@ -268,4 +273,13 @@ async fn session_cookies_are_http_only_lax_and_secure_behind_https(pool: PgPool)
         cookie.contains("Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_session_ends_at_its_absolute_lifetime_whatever_the_activity(pool: PgPool) {
+    // A lifetime already over when the sign-in completes (config is only bounded at start-up).
+    let app = spawn_app_with(pool, |c| c.session_max_days = -1).await;
+    app.sign_in_oidc("member", "member-pass").await;
+    assert!(app.me().await.is_null());
+    assert_eq!(app.get("/me").await.status(), StatusCode::UNAUTHORIZED);
 }
