@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 mod me;
 pub mod members;
+pub mod notifications;
 mod shell;
 pub mod societies;
 mod ui;

@@ -35,7 +35,19 @@ pub enum MembershipStatus {
     Pending,
     Approved,
     Rejected,
+    Suspended,
 }
+
+/// An admin's answer to a request to join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// Longest message with a request to join, or reason for a decision.
+pub const MAX_TEXT_LEN: usize = 1000;
 
 impl MembershipRole {
     pub fn label(self) -> &'static str {
@@ -53,6 +65,7 @@ impl MembershipStatus {
             Self::Pending => "Pending",
             Self::Approved => "Approved",
             Self::Rejected => "Rejected",
+            Self::Suspended => "Suspended",
         }
     }
 }

@@ -7,6 +7,8 @@ use app::members::{MembershipRole, MembershipStatus};
 use app::societies::{db as societies, NewSociety};
 use sqlx::PgPool;
 
+mod members;
+
 mod fx {
     use super::*;
 
@@ -32,6 +34,20 @@ mod fx {
             slug: slug.into(),
             time_zone: "Europe/Berlin".into(),
         }
+    }
+
+    /// A society created by a fresh platform admin, who is its first admin.
+    pub async fn society_with_admin(
+        pool: &PgPool,
+        slug: &str,
+    ) -> (app::societies::Society, CurrentUser) {
+        let admin = user(pool, &format!("admin-{slug}"), true).await;
+        let mut tx = pool.begin().await.unwrap();
+        let created = societies::create(&mut tx, &admin, society(slug))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        (created, admin)
     }
 
     pub async fn count(pool: &PgPool, table: &str) -> i64 {
