@@ -50,7 +50,10 @@ pub fn MePage() -> impl IntoView {
                                             <tr>
                                                 <td><a href=format!("/s/{}", m.society_slug)>{m.society_name}</a></td>
                                                 <td>{m.role.label()}</td>
-                                                <td>{m.status.label()}</td>
+                                                <td>
+                                                    {m.status.label()}
+                                                    {(!m.decision_reason.is_empty()).then(|| format!(": {}", m.decision_reason))}
+                                                </td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>

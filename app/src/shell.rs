@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sign-in/email") view=EmailSignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/societies/new") view=NewSocietyPage ssr=SsrMode::Async/>
                     <Route path=path!("/s/:slug") view=SocietyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/s/:slug/requests") view=crate::members::RequestsPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -2,7 +2,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use super::{Decision, MembershipRole, MembershipStatus, MyMembership};
+use super::{Decision, JoinRequest, MembershipRole, MembershipStatus, MyMembership};
 use crate::auth::UserId;
 use crate::error::{AppError, AppResult};
 use crate::societies::SocietyId;
@@ -12,7 +12,8 @@ pub async fn list_for_user(pool: &PgPool, user: UserId) -> AppResult<Vec<MyMembe
     let rows = sqlx::query_as!(
         MyMembership,
         r#"select s.id as "society_id: SocietyId", s.slug as society_slug, s.name as society_name,
-                  m.role as "role: MembershipRole", m.status as "status: MembershipStatus"
+                  m.role as "role: MembershipRole", m.status as "status: MembershipStatus",
+                  m.decision_reason
              from memberships m join societies s on s.id = m.society_id
             where m.user_id = $1
             order by s.name"#,
@@ -316,4 +317,25 @@ pub async fn decide(
     )
     .await?;
     Ok(new_status)
+}
+
+/// Society admins: the pending requests to join, oldest first.
+pub async fn list_pending(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+) -> AppResult<Vec<JoinRequest>> {
+    require_role(&mut *conn, society, actor, MembershipRole::Admin).await?;
+    let rows = sqlx::query_as!(
+        JoinRequest,
+        r#"select u.id as "user_id: UserId", u.name, u.email, m.message,
+                  m.updated_at as "requested_at: chrono::DateTime<chrono::Utc>"
+             from memberships m join users u on u.id = m.user_id
+            where m.society_id = $1 and m.status = 'pending'
+            order by m.updated_at, u.name"#,
+        society as SocietyId,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows)
 }

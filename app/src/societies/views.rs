@@ -72,6 +72,7 @@ pub fn SocietyPage() -> impl IntoView {
                             {(!s.description.is_empty()).then(|| view! { <p>{s.description}</p> })}
                             <p class="muted">"Times are shown in " {s.time_zone} "."</p>
                         </section>
+                        <crate::members::MembershipPanel slug=s.slug.clone()/>
                     }
                     .into_any(),
                     Err(e) => view! { <ErrorPage error=e/> }.into_any(),

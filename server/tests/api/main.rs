@@ -4,6 +4,7 @@
 mod auth_email;
 mod auth_oidc;
 mod basics;
+mod members;
 mod societies;
 
 use std::net::SocketAddr;
@@ -76,19 +77,7 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
         .await
         .unwrap();
     });
-    let jar = Arc::new(Jar::default());
-    let client = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    TestApp {
-        base: Url::parse(&format!("http://{addr}")).unwrap(),
-        pool,
-        jar,
-        client,
-    }
+    TestApp::browser(Url::parse(&format!("http://{addr}")).unwrap(), pool)
 }
 
 pub fn location(response: &Response) -> String {
@@ -131,6 +120,27 @@ pub fn attribute_after(html: &str, marker: &str, name: &str) -> String {
 }
 
 impl TestApp {
+    fn browser(base: Url, pool: PgPool) -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        TestApp {
+            base,
+            pool,
+            jar,
+            client,
+        }
+    }
+
+    /// Another person's browser on the same running app (own cookies).
+    pub fn other_browser(&self) -> TestApp {
+        TestApp::browser(self.base.clone(), self.pool.clone())
+    }
+
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap()
     }
