@@ -113,6 +113,17 @@ async fn society_id(pool: &sqlx::PgPool, slug: &str) -> Result<SocietyId, AppErr
         .id)
 }
 
+/// The signed-in caller, the server state and the society `slug` names.
+#[cfg(feature = "ssr")]
+async fn caller_in(
+    slug: &str,
+) -> Result<(crate::auth::CurrentUser, crate::state::AppState, SocietyId), AppError> {
+    let me = crate::auth::session::require_user().await?;
+    let state = crate::state::state()?;
+    let society = society_id(&state.pool, slug).await?;
+    Ok((me, state, society))
+}
+
 /// The signed-in user's membership in the society `slug` (`None` for visitors and non-members).
 #[server(endpoint = "my_membership")]
 pub async fn get_my_membership(slug: String) -> Result<Option<MyMembership>, AppError> {
@@ -134,9 +145,7 @@ pub async fn request_membership(
     slug: String,
     message: Option<String>,
 ) -> Result<MembershipStatus, AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = society_id(&state.pool, &slug).await?;
+    let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
     let status = db::request(&mut tx, society, me.id, message.as_deref().unwrap_or("")).await?;
     tx.commit().await?;
@@ -146,9 +155,7 @@ pub async fn request_membership(
 /// The requester: takes back their pending request.
 #[server(endpoint = "withdraw_request")]
 pub async fn withdraw_request(slug: String) -> Result<(), AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = society_id(&state.pool, &slug).await?;
+    let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
     db::withdraw(&mut tx, society, me.id).await?;
     tx.commit().await?;
@@ -158,9 +165,7 @@ pub async fn withdraw_request(slug: String) -> Result<(), AppError> {
 /// Members: leave the society (not its last admin).
 #[server(endpoint = "leave_society")]
 pub async fn leave_society(slug: String) -> Result<(), AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = society_id(&state.pool, &slug).await?;
+    let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
     db::leave(&mut tx, society, me.id).await?;
     tx.commit().await?;
@@ -170,9 +175,7 @@ pub async fn leave_society(slug: String) -> Result<(), AppError> {
 /// Society admins: the pending requests, oldest first.
 #[server(endpoint = "list_requests")]
 pub async fn list_requests(slug: String) -> Result<Vec<JoinRequest>, AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = society_id(&state.pool, &slug).await?;
+    let (me, state, society) = caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
     db::list_pending(&mut conn, society, me.id).await
 }
@@ -186,9 +189,7 @@ pub async fn decide_request(
     decision: Decision,
     reason: Option<String>,
 ) -> Result<MembershipStatus, AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = society_id(&state.pool, &slug).await?;
+    let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
     let status = db::decide(
         &mut tx,

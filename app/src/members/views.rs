@@ -147,20 +147,8 @@ pub fn RequestsPage() -> impl IntoView {
                                             <li class="request" data-testid="request">
                                                 <p><strong>{r.name}</strong>" "<span class="muted">{r.email}</span></p>
                                                 {(!r.message.is_empty()).then(|| view! { <blockquote>{r.message}</blockquote> })}
-                                                <ActionForm action=decide attr:class="decide">
-                                                    <input type="hidden" name="slug" value=slug_a/>
-                                                    <input type="hidden" name="member" value=member_a/>
-                                                    <input type="hidden" name="decision" value="approve"/>
-                                                    <input name="reason" aria-label="Reason (optional)" placeholder="Reason (optional)" maxlength=MAX_TEXT_LEN.to_string()/>
-                                                    <button type="submit" class="button primary">"Approve"</button>
-                                                </ActionForm>
-                                                <ActionForm action=decide attr:class="decide">
-                                                    <input type="hidden" name="slug" value=slug_r/>
-                                                    <input type="hidden" name="member" value=member/>
-                                                    <input type="hidden" name="decision" value="reject"/>
-                                                    <input name="reason" aria-label="Reason for rejecting (optional)" placeholder="Reason (optional)" maxlength=MAX_TEXT_LEN.to_string()/>
-                                                    <button type="submit" class="button">"Reject"</button>
-                                                </ActionForm>
+                                                <DecideForm action=decide slug=slug_a member=member_a decision="approve" label="Approve"/>
+                                                <DecideForm action=decide slug=slug_r member=member decision="reject" label="Reject"/>
                                             </li>
                                         }
                                     }).collect_view()}
@@ -172,5 +160,35 @@ pub fn RequestsPage() -> impl IntoView {
                 .into_any()
             })}
         </Suspense>
+    }
+}
+
+/// One decision on one request, with an optional reason.
+#[component]
+fn DecideForm(
+    action: ServerAction<DecideRequest>,
+    slug: String,
+    member: String,
+    decision: &'static str,
+    label: &'static str,
+) -> impl IntoView {
+    let reason_label = if decision == "reject" {
+        "Reason for rejecting (optional)"
+    } else {
+        "Reason (optional)"
+    };
+    let class = if decision == "approve" {
+        "button primary"
+    } else {
+        "button"
+    };
+    view! {
+        <ActionForm action attr:class="decide">
+            <input type="hidden" name="slug" value=slug/>
+            <input type="hidden" name="member" value=member/>
+            <input type="hidden" name="decision" value=decision/>
+            <input name="reason" aria-label=reason_label placeholder="Reason (optional)" maxlength=MAX_TEXT_LEN.to_string()/>
+            <button type="submit" class=class>{label}</button>
+        </ActionForm>
     }
 }
