@@ -137,6 +137,13 @@ fn from_constraint(name: &str) -> Option<AppError> {
         }
         "societies_slug_format" => AppError::invalid("slug", crate::societies::SLUG_RULE),
         "societies_name_length" => AppError::invalid("name", crate::societies::NAME_RULE),
+        "societies_description_length" => AppError::invalid(
+            "description",
+            "Please keep the description under 4000 characters.",
+        ),
+        "invitations_open_key" => AppError::Conflict(
+            "An invitation to this address was sent just now. Please check the list.".into(),
+        ),
         _ => return None,
     })
 }

@@ -1,6 +1,7 @@
 //! Roster's pages, server functions and (server-side only) domain code.
 #![recursion_limit = "256"]
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 mod me;
@@ -10,8 +11,6 @@ mod shell;
 pub mod societies;
 mod ui;
 
-#[cfg(feature = "ssr")]
-pub mod audit;
 #[cfg(feature = "ssr")]
 pub mod mail;
 #[cfg(feature = "ssr")]

@@ -2,13 +2,15 @@
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
+use crate::audit::AuditLogPage;
 use crate::auth::{get_current_user, CurrentUser, EmailSignInPage, SignInPage};
 use crate::error::AppError;
 use crate::me::MePage;
-use crate::societies::{HomePage, NewSocietyPage, SocietyPage};
+use crate::members::{InvitationPage, InvitationsPage, MembersPage, RequestsPage};
+use crate::societies::{HomePage, NewSocietyPage, SettingsPage, SocietyLayout, SocietyPage};
 use crate::ui::ErrorPage;
 
 /// The whole HTML document rendered on the server.
@@ -65,8 +67,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in/email") view=EmailSignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/societies/new") view=NewSocietyPage ssr=SsrMode::Async/>
-                    <Route path=path!("/s/:slug") view=SocietyPage ssr=SsrMode::Async/>
-                    <Route path=path!("/s/:slug/requests") view=crate::members::RequestsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async/>
+                    <ParentRoute path=path!("/s/:slug") view=SocietyLayout ssr=SsrMode::Async>
+                        <Route path=path!("") view=SocietyPage ssr=SsrMode::Async/>
+                        <Route path=path!("requests") view=RequestsPage ssr=SsrMode::Async/>
+                        <Route path=path!("members") view=MembersPage ssr=SsrMode::Async/>
+                        <Route path=path!("invitations") view=InvitationsPage ssr=SsrMode::Async/>
+                        <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async/>
+                        <Route path=path!("audit") view=AuditLogPage ssr=SsrMode::Async/>
+                    </ParentRoute>
                 </Routes>
             </main>
         </Router>

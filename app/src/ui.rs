@@ -7,12 +7,7 @@ use crate::error::AppError;
 /// A friendly error page; on the server it also sets the response's HTTP status.
 #[component]
 pub fn ErrorPage(error: AppError) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-        if let Ok(status) = http::StatusCode::from_u16(error.status()) {
-            options.set_status(status);
-        }
-    }
+    set_status(error.status());
     let (title, text) = match &error {
         AppError::NotFound => ("Page not found", "We could not find this page. It may have moved, or the link is mistyped."),
         AppError::Forbidden => ("Not allowed", "Your account is not allowed to see or do this. Ask an admin of the society if you think it should be."),
@@ -47,4 +42,21 @@ pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView
             view! { <p class="form-error" role="alert">{e.to_string()}</p> }
         })
     }
+}
+
+/// An instant as people read it: `2026-11-22 18:00 UTC`.
+pub fn date_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// On the server, answers the page being rendered with HTTP `status`; nothing in the browser.
+pub fn set_status(status: u16) {
+    #[cfg(feature = "ssr")]
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = http::StatusCode::from_u16(status) {
+            options.set_status(status);
+        }
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = status;
 }

@@ -20,6 +20,11 @@ function decodeQuotedPrintable(body: string) {
 
 /** The newest mail captured by the local SMTP server for `recipient`, decoded. */
 export async function mailTo(recipient: string): Promise<string> {
+  return mailMatching(recipient, /./);
+}
+
+/** The newest mail for `recipient` whose decoded text matches `pattern`, waiting for it. */
+export async function mailMatching(recipient: string, pattern: RegExp): Promise<string> {
   const dir = process.env.ROSTER_E2E_MAIL_DIR;
   if (!dir) throw new Error('ROSTER_E2E_MAIL_DIR is not set');
   for (let i = 0; i < 100; i++) {
@@ -30,10 +35,18 @@ export async function mailTo(recipient: string): Promise<string> {
         const raw = readFileSync(join(dir, file.replace(/\.json$/, '.eml')), 'utf8');
         const [headers, ...rest] = raw.split('\r\n\r\n');
         const body = rest.join('\r\n\r\n');
-        return /quoted-printable/i.test(headers) ? decodeQuotedPrintable(body) : body;
+        const text = /quoted-printable/i.test(headers) ? decodeQuotedPrintable(body) : body;
+        if (pattern.test(`${headers}\r\n\r\n${text}`)) return text;
       }
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no mail to ${recipient}`);
+  throw new Error(`no mail to ${recipient} matching ${pattern}`);
+}
+
+/** The first link in a mail's text. */
+export function linkIn(mail: string): string {
+  const match = mail.match(/https?:\/\/\S+/);
+  if (!match) throw new Error(`no link in:\n${mail}`);
+  return match[0];
 }

@@ -53,8 +53,16 @@ pub fn normalize_email(raw: &str) -> AppResult<String> {
     }
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
+/// The SHA-256 of a link's secret: what the database keeps instead of the secret.
+pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A new 256-bit secret for a link, URL-safe.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Anyone: finds the user for an identity (issuer + subject) or creates it; refreshes the
@@ -159,9 +167,7 @@ pub async fn create_email_token(
         tracing::warn!(client, "email sign-in rate limit reached");
         return Err(AppError::RateLimited);
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = new_token();
     sqlx::query!(
         r#"insert into email_login_tokens (token_hash, email, next_path, client_address, expires_at)
            values ($1, $2, $3, $4, now() + make_interval(mins => $5::int))"#,

@@ -38,7 +38,7 @@ pub struct DemoAccount {
 }
 
 /// How people can sign in on this installation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignInOptions {
     pub oidc: bool,
     pub email: bool,

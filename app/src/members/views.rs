@@ -2,14 +2,13 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use super::{
-    get_my_membership, list_requests, DecideRequest, LeaveSociety, MembershipRole,
+    get_my_membership, list_requests, BulkOutcome, DecideRequest, DecideRequests, LeaveSociety,
     MembershipStatus, RequestMembership, WithdrawRequest, MAX_TEXT_LEN,
 };
-use crate::error::AppError;
 use crate::shell::use_user;
+use crate::societies::use_society;
 use crate::ui::{ErrorPage, FormError};
 
 /// The signed-in user's standing in a society, with the one action that fits it.
@@ -33,6 +32,14 @@ pub fn MembershipPanel(slug: String) -> impl IntoView {
         },
         |(slug, ..)| get_my_membership(slug),
     );
+    // Joining or leaving changes the society's tabs.
+    if let Some(society) = use_context::<crate::societies::SocietyContext>() {
+        Effect::new(move |_| {
+            if join.version().get() + withdraw.version().get() + leave.version().get() > 0 {
+                society.changed();
+            }
+        });
+    }
     let error = Signal::derive(move || {
         join.value()
             .get()
@@ -67,9 +74,6 @@ pub fn MembershipPanel(slug: String) -> impl IntoView {
                             }.into_any(),
                             Some((MembershipStatus::Approved, role, _)) => view! {
                                 <p data-testid="membership-status">"You are a member (" {role.label()} ")."</p>
-                                {(role == MembershipRole::Admin).then(|| view! {
-                                    <p><a class="button" href=format!("/s/{slug}/requests")>"Requests to join"</a></p>
-                                })}
                                 <ActionForm action=leave>
                                     <input type="hidden" name="slug" value=slug.clone()/>
                                     <button type="submit" class="button">"Leave this society"</button>
@@ -107,45 +111,79 @@ pub fn MembershipPanel(slug: String) -> impl IntoView {
     }
 }
 
-/// `/s/:slug/requests`: the society admins' approval queue.
+/// `/s/:slug/requests`: the society admins' approval queue. Each request can be decided on
+/// its own (with its own reason), or ticked and decided together with others.
 #[component]
 pub fn RequestsPage() -> impl IntoView {
-    let params = use_params_map();
-    let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
+    let ctx = use_society();
     let decide = ServerAction::<DecideRequest>::new();
+    let bulk = ServerAction::<DecideRequests>::new();
     let requests = Resource::new(
-        move || (slug(), decide.version().get()),
-        |(slug, _)| list_requests(slug),
+        move || (ctx.slug.get(), decide.version().get(), bulk.version().get()),
+        |(slug, ..)| list_requests(slug),
     );
-    let error = Signal::derive(move || decide.value().get().and_then(Result::err));
+    Effect::new(move |_| {
+        if decide.version().get() + bulk.version().get() > 0 {
+            ctx.changed();
+        }
+    });
+    let error = Signal::derive(move || {
+        decide
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| bulk.value().get().and_then(Result::err))
+    });
+    let outcome = move || {
+        bulk.value()
+            .get()
+            .and_then(Result::ok)
+            .map(|o: BulkOutcome| {
+                let mut text = format!("{} decided.", plural(o.decided, "request"));
+                if o.skipped > 0 {
+                    text.push_str(&format!(
+                        " {} had already been decided by another admin.",
+                        plural(o.skipped, "request")
+                    ));
+                }
+                view! { <p class="notice" role="status" data-testid="bulk-outcome">{text}</p> }
+            })
+    };
     view! {
         <Title text="Requests to join"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let list = match requests.await {
                     Ok(list) => list,
-                    Err(e @ (AppError::Forbidden | AppError::NotFound | AppError::Unauthenticated)) => {
-                        return view! { <ErrorPage error=e/> }.into_any();
-                    }
                     Err(e) => return view! { <ErrorPage error=e/> }.into_any(),
                 };
-                let slug = slug();
+                let slug = ctx.slug.get_untracked();
                 view! {
                     <section class="card">
                         <h1>"Requests to join"</h1>
-                        <p><a href=format!("/s/{slug}")>"Back to the society"</a></p>
                         <FormError error/>
+                        {outcome}
                         {if list.is_empty() {
                             view! { <p class="empty" data-testid="no-requests">"No requests are waiting."</p> }.into_any()
                         } else {
+                            let count = list.len();
                             view! {
                                 <ul class="requests" aria-label="Pending requests">
                                     {list.into_iter().map(|r| {
                                         let member = r.user_id.0.to_string();
                                         let (slug_a, slug_r, member_a) = (slug.clone(), slug.clone(), member.clone());
+                                        let check_id = format!("pick-{member}");
                                         view! {
                                             <li class="request" data-testid="request">
-                                                <p><strong>{r.name}</strong>" "<span class="muted">{r.email}</span></p>
+                                                <p>
+                                                    // Ticked boxes belong to the bulk form below (HTML `form` attribute).
+                                                    <input type="checkbox" class="pick" id=check_id.clone() name="members[]"
+                                                        value=member.clone() form="bulk-decide"/>
+                                                    <label for=check_id>
+                                                        <strong>{r.name}</strong>" "<span class="muted">{r.email}</span>
+                                                    </label>
+                                                </p>
+                                                <p class="muted">"Asked " {crate::ui::date_time(r.requested_at)}</p>
                                                 {(!r.message.is_empty()).then(|| view! { <blockquote>{r.message}</blockquote> })}
                                                 <DecideForm action=decide slug=slug_a member=member_a decision="approve" label="Approve"/>
                                                 <DecideForm action=decide slug=slug_r member=member decision="reject" label="Reject"/>
@@ -153,6 +191,21 @@ pub fn RequestsPage() -> impl IntoView {
                                         }
                                     }).collect_view()}
                                 </ul>
+                                <ActionForm action=bulk attr:id="bulk-decide" attr:class="bulk stack">
+                                    <h2>"Decide the ticked requests"</h2>
+                                    <input type="hidden" name="slug" value=slug.clone()/>
+                                    <label for="bulk-reason">"Reason, sent to each of them (optional)"</label>
+                                    <input id="bulk-reason" name="reason" maxlength=MAX_TEXT_LEN.to_string()/>
+                                    <p class="decide">
+                                        <button type="submit" name="decision" value="approve" class="button primary">
+                                            "Approve ticked"
+                                        </button>
+                                        <button type="submit" name="decision" value="reject" class="button">
+                                            "Reject ticked"
+                                        </button>
+                                    </p>
+                                    <p class="hint">{format!("{} waiting. Tick requests above to decide them together.", plural(count as u32, "request"))}</p>
+                                </ActionForm>
                             }.into_any()
                         }}
                     </section>
@@ -160,6 +213,15 @@ pub fn RequestsPage() -> impl IntoView {
                 .into_any()
             })}
         </Suspense>
+    }
+}
+
+/// "1 request", "3 requests".
+pub(crate) fn plural(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -10,7 +10,9 @@ use crate::error::AppError;
 pub mod db;
 mod views;
 
-pub use views::{HomePage, NewSocietyPage, SocietyPage};
+pub use views::{
+    use_society, HomePage, NewSocietyPage, SettingsPage, SocietyContext, SocietyLayout, SocietyPage,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
@@ -24,7 +26,45 @@ pub struct Society {
     pub name: String,
     pub description: String,
     pub time_zone: String,
+    pub join_policy: JoinPolicy,
 }
+
+/// How people become members of a society.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "ssr",
+    derive(sqlx::Type),
+    sqlx(type_name = "join_policy", rename_all = "lowercase")
+)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinPolicy {
+    /// Requests to join wait for an admin's approval.
+    Approval,
+    /// Anyone signed in who asks to join is a member at once.
+    Open,
+}
+
+impl JoinPolicy {
+    /// How to join, as the society's page says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Approval => "Ask to join; an admin approves each request.",
+            Self::Open => "Open: anyone signed in can join at once.",
+        }
+    }
+}
+
+/// What a society's admins may change about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocietySettings {
+    pub name: String,
+    pub description: String,
+    pub time_zone: String,
+    pub join_policy: JoinPolicy,
+}
+
+/// Longest society description.
+pub const MAX_DESCRIPTION_LEN: usize = 4000;
 
 /// What a platform admin fills in to create a society.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,25 +106,55 @@ pub fn slug_from_name(name: &str) -> String {
     slug.trim_end_matches('-').to_string()
 }
 
+fn checked_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::invalid("name", NAME_RULE));
+    }
+    Ok(name.to_string())
+}
+
+fn checked_time_zone(time_zone: &str) -> Result<String, AppError> {
+    let time_zone = time_zone.trim();
+    if time_zone.is_empty() || time_zone.len() > 64 {
+        return Err(AppError::invalid(
+            "time_zone",
+            "Choose the time zone the society's events happen in.",
+        ));
+    }
+    Ok(time_zone.to_string())
+}
+
+impl SocietySettings {
+    /// The trimmed settings, or the first field that is wrong (the time zone is checked
+    /// against the tz database on the server).
+    pub fn validated(self) -> Result<Self, AppError> {
+        let description = self.description.trim().to_string();
+        if description.chars().count() > MAX_DESCRIPTION_LEN {
+            return Err(AppError::invalid(
+                "description",
+                format!("Please keep the description under {MAX_DESCRIPTION_LEN} characters."),
+            ));
+        }
+        Ok(Self {
+            name: checked_name(&self.name)?,
+            description,
+            time_zone: checked_time_zone(&self.time_zone)?,
+            join_policy: self.join_policy,
+        })
+    }
+}
+
 impl NewSociety {
     /// The trimmed society, or the first field that is wrong (the time zone is checked
     /// against the tz database on the server).
     pub fn validated(self) -> Result<Self, AppError> {
-        let name = self.name.trim().to_string();
+        let name = checked_name(&self.name)?;
         let slug = self.slug.trim().to_string();
-        let time_zone = self.time_zone.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::invalid("name", NAME_RULE));
-        }
         if !is_valid_slug(&slug) {
             return Err(AppError::invalid("slug", SLUG_RULE));
         }
-        if time_zone.is_empty() || time_zone.len() > 64 {
-            return Err(AppError::invalid(
-                "time_zone",
-                "Choose the time zone the society's events happen in.",
-            ));
-        }
+        let time_zone = checked_time_zone(&self.time_zone)?;
         Ok(Self {
             name,
             slug,
@@ -138,6 +208,38 @@ pub async fn create_society(
     .await?;
     tx.commit().await?;
     leptos_axum::redirect(&format!("/s/{}", society.slug));
+    Ok(society)
+}
+
+/// Society admins: changes the society's name, description, time zone and join policy.
+#[server(endpoint = "update_society_settings")]
+#[tracing::instrument(skip_all)]
+pub async fn update_society_settings(
+    slug: String,
+    name: String,
+    description: String,
+    time_zone: String,
+    join_policy: JoinPolicy,
+) -> Result<Society, AppError> {
+    let me = crate::auth::session::require_user().await?;
+    let state = crate::state::state()?;
+    let society = db::find_by_slug(&state.pool, &slug)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut tx = state.pool.begin().await?;
+    let society = db::update_settings(
+        &mut tx,
+        society.id,
+        me.id,
+        SocietySettings {
+            name,
+            description,
+            time_zone,
+            join_policy,
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(society)
 }
 

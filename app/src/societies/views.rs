@@ -2,10 +2,15 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_params_map;
 
-use super::{get_society, list_societies, slug_from_name, time_zone_names, CreateSociety};
+use super::{
+    get_society, list_societies, slug_from_name, time_zone_names, CreateSociety, JoinPolicy,
+    UpdateSocietySettings,
+};
 use crate::error::AppError;
+use crate::members::{MembershipRole, SocietyNav};
 use crate::shell::use_user;
 use crate::ui::{ErrorPage, FormError};
 
@@ -53,14 +58,79 @@ pub fn HomePage() -> impl IntoView {
     }
 }
 
+/// What every page under `/s/:slug` shares: the slug, and a counter that pages bump after a
+/// change the navigation shows (a decided request, a new name).
+#[derive(Clone, Copy)]
+pub struct SocietyContext {
+    pub slug: Memo<String>,
+    refresh: RwSignal<u32>,
+}
+
+impl SocietyContext {
+    /// Reloads the navigation (the pending count, the society's name).
+    pub fn changed(&self) {
+        self.refresh.update(|n| *n = n.wrapping_add(1));
+    }
+}
+
+pub fn use_society() -> SocietyContext {
+    expect_context::<SocietyContext>()
+}
+
+/// The frame of every `/s/:slug/...` page: the society's name and the tabs the caller may
+/// use (with the number of waiting requests for admins), then the page.
+#[component]
+pub fn SocietyLayout() -> impl IntoView {
+    let params = use_params_map();
+    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
+    let refresh = RwSignal::new(0u32);
+    provide_context(SocietyContext { slug, refresh });
+    let nav = Resource::new(
+        move || (slug.get(), refresh.get()),
+        |(slug, _)| crate::members::get_society_nav(slug),
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move { nav.await.ok().map(|nav| view! { <SocietyTabs nav/> }) })}
+        </Transition>
+        <Outlet/>
+    }
+}
+
+#[component]
+fn SocietyTabs(nav: SocietyNav) -> impl IntoView {
+    let base = format!("/s/{}", nav.slug);
+    let trainer = matches!(
+        nav.role,
+        Some(MembershipRole::Trainer | MembershipRole::Admin)
+    );
+    let admin = nav.role == Some(MembershipRole::Admin);
+    let pending = nav.pending_requests.unwrap_or(0);
+    let label = format!("{} pages", nav.name);
+    view! {
+        <nav class="tabs" aria-label=label>
+            <A href=base.clone() exact=true>{nav.name}</A>
+            {trainer.then(|| view! { <A href=format!("{base}/members")>"Members"</A> })}
+            {admin.then(|| view! {
+                <A href=format!("{base}/requests")>
+                    "Requests"
+                    {(pending > 0).then(|| view! {
+                        " "<span class="badge" data-testid="pending-count" aria-label=format!("{pending} waiting")>{pending}</span>
+                    })}
+                </A>
+                <A href=format!("{base}/invitations")>"Invitations"</A>
+                <A href=format!("{base}/settings")>"Settings"</A>
+                <A href=format!("{base}/audit")>"Audit log"</A>
+            })}
+        </nav>
+    }
+}
+
 /// `/s/:slug`: a society's public page.
 #[component]
 pub fn SocietyPage() -> impl IntoView {
-    let params = use_params_map();
-    let society = Resource::new(
-        move || params.with(|p| p.get("slug").unwrap_or_default()),
-        get_society,
-    );
+    let ctx = use_society();
+    let society = Resource::new(move || ctx.slug.get(), get_society);
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -69,7 +139,8 @@ pub fn SocietyPage() -> impl IntoView {
                         <Title text=s.name.clone()/>
                         <section class="card">
                             <h1>{s.name}</h1>
-                            {(!s.description.is_empty()).then(|| view! { <p>{s.description}</p> })}
+                            {(!s.description.is_empty()).then(|| view! { <p class="description">{s.description}</p> })}
+                            <p class="muted">"How to join: " {s.join_policy.label()}</p>
                             <p class="muted">"Times are shown in " {s.time_zone} "."</p>
                         </section>
                         <crate::members::MembershipPanel slug=s.slug.clone()/>
@@ -77,6 +148,99 @@ pub fn SocietyPage() -> impl IntoView {
                     .into_any(),
                     Err(e) => view! { <ErrorPage error=e/> }.into_any(),
                 }
+            })}
+        </Suspense>
+    }
+}
+
+/// `/s/:slug/settings`: admins change the society's name, description, time zone and how
+/// people join.
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let ctx = use_society();
+    let user = use_user();
+    let save = ServerAction::<UpdateSocietySettings>::new();
+    let society = Resource::new(move || ctx.slug.get(), get_society);
+    let nav = Resource::new(move || ctx.slug.get(), crate::members::get_society_nav);
+    let zones = Resource::new(|| (), |_| time_zone_names());
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            ctx.changed();
+        }
+    });
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    let field_error = move |field: &'static str| {
+        move || {
+            error
+                .get()
+                .and_then(|e| e.field_message(field).map(str::to_string))
+        }
+    };
+    view! {
+        <Title text="Settings"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let nav = match nav.await {
+                    Ok(nav) => nav,
+                    Err(e) => return view! { <ErrorPage error=e/> }.into_any(),
+                };
+                if nav.role != Some(MembershipRole::Admin) {
+                    let error = match user.await {
+                        Ok(None) => AppError::Unauthenticated,
+                        _ => AppError::Forbidden,
+                    };
+                    return view! { <ErrorPage error/> }.into_any();
+                }
+                let s = match society.await {
+                    Ok(s) => s,
+                    Err(e) => return view! { <ErrorPage error=e/> }.into_any(),
+                };
+                let zones = zones.await.unwrap_or_default();
+                let open = s.join_policy == JoinPolicy::Open;
+                view! {
+                    <section class="card narrow">
+                        <h1>"Settings"</h1>
+                        <ActionForm action=save attr:class="stack">
+                            <input type="hidden" name="slug" value=s.slug.clone()/>
+                            <label for="name">"Name"</label>
+                            <input id="name" name="name" required maxlength="100" value=s.name.clone()/>
+                            <p class="field-error">{field_error("name")}</p>
+
+                            <label for="description">"Description"</label>
+                            <textarea id="description" name="description" rows="5"
+                                maxlength=super::MAX_DESCRIPTION_LEN.to_string()>{s.description.clone()}</textarea>
+                            <p class="hint">"Shown on the society's public page: what you do, where and when."</p>
+                            <p class="field-error">{field_error("description")}</p>
+
+                            <label for="time_zone">"Time zone"</label>
+                            <input id="time_zone" name="time_zone" required list="time-zones" autocomplete="off"
+                                value=s.time_zone.clone()/>
+                            <datalist id="time-zones">
+                                {zones.into_iter().map(|z| view! { <option value=z></option> }).collect_view()}
+                            </datalist>
+                            <p class="field-error">{field_error("time_zone")}</p>
+
+                            <fieldset class="choices">
+                                <legend>"Joining"</legend>
+                                <label>
+                                    <input type="radio" name="join_policy" value="approval" checked=!open/>
+                                    " An admin approves each request"
+                                </label>
+                                <label>
+                                    <input type="radio" name="join_policy" value="open" checked=open/>
+                                    " Open: anyone signed in joins at once"
+                                </label>
+                            </fieldset>
+
+                            <FormError error=Signal::derive(move || error.get().filter(|e| !matches!(e, AppError::Invalid { .. })))/>
+                            {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! {
+                                <p class="notice" role="status">"Saved."</p>
+                            })}
+                            <button type="submit" class="button primary">"Save settings"</button>
+                        </ActionForm>
+                    </section>
+                }
+                .into_any()
             })}
         </Suspense>
     }

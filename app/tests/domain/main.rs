@@ -7,6 +7,8 @@ use app::members::{MembershipRole, MembershipStatus};
 use app::societies::{db as societies, NewSociety};
 use sqlx::PgPool;
 
+mod invitations;
+mod management;
 mod members;
 
 mod fx {

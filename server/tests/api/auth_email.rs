@@ -3,12 +3,7 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::{attribute_after, captured_mail_to, location, spawn_app, wait_for_mail};
-
-fn link_in(mail: &str) -> String {
-    let start = mail.find("http://").expect("a link in the mail");
-    mail[start..].split_whitespace().next().unwrap().to_string()
-}
+use crate::{attribute_after, captured_mail_to, link_in, location, spawn_app, wait_for_mail};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn an_emailed_link_signs_in_once(pool: PgPool) {

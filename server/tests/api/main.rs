@@ -4,6 +4,7 @@
 mod auth_email;
 mod auth_oidc;
 mod basics;
+mod management;
 mod members;
 mod societies;
 
@@ -236,6 +237,36 @@ impl TestApp {
         Url::parse(&location(&response)).unwrap()
     }
 
+    /// Signs in with an emailed link to `email` (through the real SMTP server); returns the
+    /// path Roster sends the browser to afterwards (`next`).
+    pub async fn sign_in_email(&self, email: &str, next: &str) -> String {
+        let seen = captured_mail_to(email).len();
+        let response = self
+            .call("request_email_link", &[("email", email), ("next", next)])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+        let mail = wait_for_mail(email, seen).await;
+        let token = link_in(&mail)
+            .split_once("token=")
+            .map(|(_, t)| t.to_string())
+            .expect("a token in the sign-in link");
+        let response = self
+            .client
+            .post(self.url("/auth/email"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        location(&response)
+    }
+
     /// The whole Keycloak sign-in; returns where Roster sends the browser afterwards.
     pub async fn sign_in_oidc(&self, username: &str, password: &str) -> String {
         let auth_url = self.begin_login("/me").await;
@@ -249,6 +280,12 @@ impl TestApp {
         );
         location(&response)
     }
+}
+
+/// The first link in a mail's text.
+pub fn link_in(mail: &str) -> String {
+    let start = mail.find("http://").expect("a link in the mail");
+    mail[start..].split_whitespace().next().unwrap().to_string()
 }
 
 /// Mail captured by the local SMTP server, newest last.

@@ -1,0 +1,242 @@
+//! Invitations: the admins' page to send and revoke them, and the page an invitation link
+//! opens.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::{
+    get_invitation, list_invitations, AcceptInvitation, InvitationState, InviteMember,
+    MembershipRole, RevokeInvitation,
+};
+use crate::auth::{encode_query_value, get_sign_in_options, RequestEmailLink};
+use crate::error::AppError;
+use crate::shell::use_user;
+use crate::societies::use_society;
+use crate::ui::{date_time, ErrorPage, FormError};
+
+/// `/s/:slug/invitations`: admins invite people by email and see what became of it.
+#[component]
+pub fn InvitationsPage() -> impl IntoView {
+    let ctx = use_society();
+    let invite = ServerAction::<InviteMember>::new();
+    let revoke = ServerAction::<RevokeInvitation>::new();
+    let invitations = Resource::new(
+        move || {
+            (
+                ctx.slug.get(),
+                invite.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |(slug, ..)| list_invitations(slug),
+    );
+    let invite_error = Signal::derive(move || invite.value().get().and_then(Result::err));
+    let revoke_error = Signal::derive(move || revoke.value().get().and_then(Result::err));
+    let sent = move || {
+        invite.value().get().and_then(Result::ok).map(|i| {
+            view! {
+                <p class="notice" role="status" data-testid="invitation-sent">
+                    "Invitation sent to " {i.email} "."
+                </p>
+            }
+        })
+    };
+    view! {
+        <Title text="Invitations"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let list = match invitations.await {
+                    Ok(list) => list,
+                    Err(e) => return view! { <ErrorPage error=e/> }.into_any(),
+                };
+                let slug = ctx.slug.get_untracked();
+                let slug_revoke = slug.clone();
+                view! {
+                    <section class="card narrow">
+                        <h1>"Invite someone"</h1>
+                        <p class="hint">
+                            "They get an email with a link. Signing in with that address and accepting makes them a member, "
+                            "without waiting for approval. Links work once, for 14 days."
+                        </p>
+                        <ActionForm action=invite attr:class="stack">
+                            <input type="hidden" name="slug" value=slug/>
+                            <label for="invite-email">"Email address"</label>
+                            <input id="invite-email" name="email" type="email" required autocomplete="off"
+                                inputmode="email" placeholder="name@example.org"/>
+                            <label for="invite-role">"Role"</label>
+                            <select id="invite-role" name="role">
+                                {MembershipRole::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
+                            </select>
+                            <FormError error=invite_error/>
+                            {sent}
+                            <button type="submit" class="button primary">"Send invitation"</button>
+                        </ActionForm>
+                    </section>
+                    <section class="card">
+                        <h2>"Invitations"</h2>
+                        <FormError error=revoke_error/>
+                        {if list.is_empty() {
+                            view! { <p class="empty">"No invitations yet."</p> }.into_any()
+                        } else {
+                            view! {
+                                <table class="table">
+                                    <thead><tr>
+                                        <th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Sent"</th>
+                                        <th scope="col">"State"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|i| {
+                                            let state = match i.state {
+                                                InvitationState::Open => format!("Open until {}", date_time(i.expires_at)),
+                                                other => other.label().to_string(),
+                                            };
+                                            let open = i.state == InvitationState::Open;
+                                            let slug = slug_revoke.clone();
+                                            view! {
+                                                <tr data-testid="invitation-row">
+                                                    <td>{i.email.clone()}</td>
+                                                    <td>{i.role.label()}</td>
+                                                    <td>{date_time(i.created_at)}{i.invited_by.map(|n| format!(" by {n}"))}</td>
+                                                    <td>{state}</td>
+                                                    <td>{open.then(|| view! {
+                                                        <ActionForm action=revoke>
+                                                            <input type="hidden" name="slug" value=slug/>
+                                                            <input type="hidden" name="invitation" value=i.id.0.to_string()/>
+                                                            <button type="submit" class="button" aria-label=format!("Revoke the invitation to {}", i.email)>
+                                                                "Revoke"
+                                                            </button>
+                                                        </ActionForm>
+                                                    })}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            }.into_any()
+                        }}
+                    </section>
+                }
+                .into_any()
+            })}
+        </Suspense>
+    }
+}
+
+/// `/invitations/:token`: what an invitation link opens. The invitee signs in with the
+/// invited address (here, by email link or the club account) and accepts.
+#[component]
+pub fn InvitationPage() -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.with(|p| p.get("token").unwrap_or_default());
+    let user = use_user();
+    let details = Resource::new(token, get_invitation);
+    let options = Resource::new(|| (), |_| get_sign_in_options());
+    let accept = ServerAction::<AcceptInvitation>::new();
+    let request = ServerAction::<RequestEmailLink>::new();
+    let accept_error = Signal::derive(move || accept.value().get().and_then(Result::err));
+    let request_error = Signal::derive(move || request.value().get().and_then(Result::err));
+    view! {
+        <Title text="Invitation"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let invitation = match details.await {
+                    Ok(invitation) => invitation,
+                    Err(AppError::NotFound) => return {
+                        crate::ui::set_status(404);
+                        view! {
+                        <section class="error-page" data-status="404">
+                            <h1>"Invitation not found"</h1>
+                            <p>"This invitation link is not valid. Check that you copied all of it, or ask the society's admins for a new one."</p>
+                        </section>
+                    }.into_any()},
+                    Err(e) => return view! { <ErrorPage error=e/> }.into_any(),
+                };
+                let me = user.await.ok().flatten();
+                let token = token();
+                let here = format!("/invitations/{token}");
+                let society_href = format!("/s/{}", invitation.society_slug);
+                let heading = format!("Join {}", invitation.society_name);
+                let intro = format!(
+                    "{} invited {} to join {} as {}.",
+                    invitation.invited_by.clone().unwrap_or_else(|| "An admin".into()),
+                    invitation.email,
+                    invitation.society_name,
+                    invitation.role.label().to_lowercase(),
+                );
+                let body = match invitation.state {
+                    InvitationState::Accepted => view! {
+                        <p data-testid="invitation-state">"This invitation has been accepted."</p>
+                        <p><a class="button primary" href=society_href>"Go to " {invitation.society_name.clone()}</a></p>
+                    }.into_any(),
+                    InvitationState::Revoked => view! {
+                        <p data-testid="invitation-state">"This invitation was withdrawn by the society's admins."</p>
+                    }.into_any(),
+                    InvitationState::Expired => view! {
+                        <p data-testid="invitation-state">"This invitation has expired. Ask the society's admins for a new one."</p>
+                    }.into_any(),
+                    InvitationState::Open => match me {
+                        Some(me) if me.email.trim().eq_ignore_ascii_case(&invitation.email) => view! {
+                            <p class="muted">"Open until " {date_time(invitation.expires_at)} "."</p>
+                            <ActionForm action=accept>
+                                <input type="hidden" name="token" value=token.clone()/>
+                                <FormError error=accept_error/>
+                                <button type="submit" class="button primary">"Accept invitation"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        Some(me) => view! {
+                            <p class="form-error" role="alert" data-testid="invitation-state">
+                                "This invitation is for " {invitation.email.clone()} ", but you are signed in as "
+                                {if me.email.is_empty() { me.name.clone() } else { me.email.clone() }}
+                                ". Sign out, then open this link again and sign in with " {invitation.email.clone()} "."
+                            </p>
+                            <form method="post" action="/auth/logout">
+                                <button type="submit" class="button">"Sign out"</button>
+                            </form>
+                        }.into_any(),
+                        None => {
+                            let options = options.await.unwrap_or_default();
+                            let sent = move || matches!(request.value().get(), Some(Ok(())));
+                            let email = invitation.email.clone();
+                            let login = format!("/auth/login?next={}", encode_query_value(&here));
+                            view! {
+                                <p>"Sign in with " <strong>{invitation.email.clone()}</strong> " to accept."</p>
+                                {options.email.then(|| view! {
+                                    <Show when=sent fallback=move || {
+                                        let (next, email) = (here.clone(), email.clone());
+                                        view! {
+                                            <ActionForm action=request attr:class="stack">
+                                                <input type="hidden" name="next" value=next/>
+                                                <input type="hidden" name="email" value=email/>
+                                                <FormError error=request_error/>
+                                                <button type="submit" class="button primary">"Email me a sign-in link"</button>
+                                            </ActionForm>
+                                        }
+                                    }>
+                                        <p class="notice" role="status">
+                                            "Check your inbox: we sent a sign-in link. It brings you back here."
+                                        </p>
+                                    </Show>
+                                })}
+                                {options.oidc.then(|| view! {
+                                    <p><a class="button" rel="external"
+                                        href=login>
+                                        "Sign in with your club account"
+                                    </a></p>
+                                })}
+                            }.into_any()
+                        }
+                    },
+                };
+                view! {
+                    <section class="card narrow">
+                        <h1>{heading}</h1>
+                        <p>{intro}</p>
+                        {body}
+                    </section>
+                }
+                .into_any()
+            })}
+        </Suspense>
+    }
+}

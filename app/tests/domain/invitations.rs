@@ -1,0 +1,948 @@
+//! Invitations by email: create, replace, revoke, expire, accept once.
+
+use app::auth::db::{self as users, Identity};
+use app::auth::{CurrentUser, UserId};
+use app::error::AppError;
+use app::members::db as members;
+use app::members::invitations::{self, CreatedInvitation, MAX_INVITATIONS_PER_HOUR};
+use app::members::{InvitationId, InvitationState, MembershipRole, MembershipStatus};
+use app::societies::SocietyId;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::fx;
+
+use MembershipRole::{Admin, Member, Trainer};
+use MembershipStatus::{Approved, Pending, Rejected, Suspended};
+
+/// A user signed in through the identity provider as `subject`, with `email`.
+async fn account(pool: &PgPool, subject: &str, email: &str) -> CurrentUser {
+    let mut conn = pool.acquire().await.unwrap();
+    users::upsert_identity(
+        &mut conn,
+        &Identity {
+            issuer: "https://idp.test/realms/t".into(),
+            subject: subject.into(),
+            email: email.into(),
+            name: subject.into(),
+            is_platform_admin: false,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn invite(
+    pool: &PgPool,
+    society: SocietyId,
+    actor: UserId,
+    email: &str,
+    role: MembershipRole,
+) -> CreatedInvitation {
+    let mut tx = pool.begin().await.unwrap();
+    let created = invitations::create(&mut tx, society, actor, email, role)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    created
+}
+
+async fn accept(pool: &PgPool, token: &str, user: &CurrentUser) -> Result<String, AppError> {
+    let mut tx = pool.begin().await.unwrap();
+    let result = invitations::accept(&mut tx, token, user).await;
+    if result.is_ok() {
+        tx.commit().await.unwrap();
+    }
+    result
+}
+
+async fn state(pool: &PgPool, token: &str) -> InvitationState {
+    let mut conn = pool.acquire().await.unwrap();
+    invitations::details(&mut conn, token).await.unwrap().state
+}
+
+/// Role and status of `user`'s membership in `society`, if any.
+async fn membership(
+    pool: &PgPool,
+    society: SocietyId,
+    user: UserId,
+) -> Option<(MembershipRole, MembershipStatus)> {
+    sqlx::query_as("select role, status from memberships where society_id = $1 and user_id = $2")
+        .bind(society.0)
+        .bind(user.0)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
+/// Who accepted and who revoked the invitation.
+async fn ends(pool: &PgPool, id: InvitationId) -> (Option<Uuid>, Option<Uuid>) {
+    sqlx::query_as(
+        "select case when accepted_at is not null then accepted_by end,
+                case when revoked_at is not null then revoked_by end
+           from invitations where id = $1",
+    )
+    .bind(id.0)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn audit_count(pool: &PgPool, action: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_log where action = $1")
+        .bind(action)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Everything inviting could write: invitations, memberships, audit log, outbox.
+async fn counts(pool: &PgPool) -> [i64; 4] {
+    [
+        fx::count(pool, "invitations").await,
+        fx::count(pool, "memberships").await,
+        fx::count(pool, "audit_log").await,
+        fx::count(pool, "notification_outbox").await,
+    ]
+}
+
+fn is_conflict<T: std::fmt::Debug>(result: &Result<T, AppError>, part: &str) -> bool {
+    matches!(result, Err(AppError::Conflict(m)) if m.contains(part))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_accepted_invitation_makes_an_approved_member_with_the_invited_role(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let created = invite(&pool, club.id, admin.id, "  Mia@Example.ORG ", Trainer).await;
+
+    let invitation = &created.invitation;
+    assert_eq!(
+        (
+            invitation.email.as_str(),
+            invitation.role,
+            invitation.state,
+            invitation.invited_by.as_deref()
+        ),
+        (
+            "mia@example.org",
+            Trainer,
+            InvitationState::Open,
+            Some("admin-club")
+        )
+    );
+    assert_eq!(
+        invitation.expires_at - invitation.created_at,
+        chrono::Duration::days(invitations::INVITATION_DAYS)
+    );
+    assert_eq!(created.society_name, "Harbour Rowing Club");
+    // Only the hash of the link's secret is kept.
+    let stored: Vec<u8> = sqlx::query_scalar("select token_hash from invitations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, users::hash_token(&created.token));
+    assert_ne!(stored, created.token.as_bytes());
+    let (actor, subject, details): (Uuid, String, serde_json::Value) = sqlx::query_as(
+        "select actor_id, subject_id, details from audit_log where action = 'invitation.created'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (actor, subject, details),
+        (
+            admin.id.0,
+            invitation.id.0.to_string(),
+            json!({ "email": "mia@example.org", "role": "trainer" })
+        )
+    );
+
+    let mut conn = pool.acquire().await.unwrap();
+    let details = invitations::details(&mut conn, &created.token)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            details.society_slug.as_str(),
+            details.society_name.as_str(),
+            details.email.as_str(),
+            details.role,
+            details.invited_by.as_deref(),
+            details.state,
+            details.expires_at
+        ),
+        (
+            "club",
+            "Harbour Rowing Club",
+            "mia@example.org",
+            Trainer,
+            Some("admin-club"),
+            InvitationState::Open,
+            invitation.expires_at
+        )
+    );
+    drop(conn);
+
+    // Mia signs in later; her address arrives in another case.
+    let mut mia = account(&pool, "mia", "mia@example.org").await;
+    mia.email = " MIA@example.Org ".into();
+    assert_eq!(
+        accept(&pool, &format!(" {} ", created.token), &mia).await,
+        Ok("club".into())
+    );
+
+    assert_eq!(
+        membership(&pool, club.id, mia.id).await,
+        Some((Trainer, Approved))
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        members::require_role(&mut conn, club.id, mia.id, Trainer).await,
+        Ok(Trainer)
+    );
+    let decided_by: Option<Uuid> =
+        sqlx::query_scalar("select decided_by from memberships where user_id = $1")
+            .bind(mia.id.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        decided_by,
+        Some(admin.id.0),
+        "the inviting admin let her in"
+    );
+    assert_eq!(ends(&pool, invitation.id).await, (Some(mia.id.0), None));
+    assert_eq!(
+        state(&pool, &created.token).await,
+        InvitationState::Accepted
+    );
+    let listed = invitations::list(&mut conn, club.id, admin.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|i| (i.id, i.state)).collect::<Vec<_>>(),
+        [(invitation.id, InvitationState::Accepted)]
+    );
+    let (actor, details): (Uuid, serde_json::Value) = sqlx::query_as(
+        "select actor_id, details from audit_log where action = 'invitation.accepted'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (actor, details),
+        (
+            mia.id.0,
+            json!({ "invitation_id": invitation.id.0, "email": "mia@example.org", "role": "trainer" })
+        )
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_invitation_works_once(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let created = invite(&pool, club.id, admin.id, "mia@example.org", Member).await;
+    let mia = account(&pool, "mia-work", "mia@example.org").await;
+    // The same address, signed in through another identity: another user.
+    let twin = account(&pool, "mia-home", "Mia@Example.org").await;
+    assert_ne!(mia.id, twin.id);
+
+    assert_eq!(accept(&pool, &created.token, &mia).await, Ok("club".into()));
+    // Opening the link again is harmless for the person who used it.
+    assert_eq!(accept(&pool, &created.token, &mia).await, Ok("club".into()));
+    assert_eq!(audit_count(&pool, "invitation.accepted").await, 1);
+
+    let before = counts(&pool).await;
+    let again = accept(&pool, &created.token, &twin).await;
+    assert!(is_conflict(&again, "already used"), "{again:?}");
+    assert_eq!(membership(&pool, club.id, twin.id).await, None);
+    assert_eq!(
+        ends(&pool, created.invitation.id).await,
+        (Some(mia.id.0), None)
+    );
+    assert_eq!(counts(&pool).await, before);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn someone_signed_in_with_another_address_cannot_accept(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let created = invite(&pool, club.id, admin.id, "mia@example.org", Admin).await;
+    let tom = account(&pool, "tom", "tom@example.org").await;
+    let nameless = account(&pool, "no-email", "").await;
+    let near = account(&pool, "near", "mia@example.org.evil").await;
+    let before = counts(&pool).await;
+
+    let result = accept(&pool, &created.token, &tom).await;
+    assert!(is_conflict(&result, "mia@example.org"), "{result:?}");
+    let result = accept(&pool, &created.token, &nameless).await;
+    assert!(
+        is_conflict(&result, "without an email address"),
+        "{result:?}"
+    );
+    let result = accept(&pool, &created.token, &near).await;
+    assert!(matches!(result, Err(AppError::Conflict(_))), "{result:?}");
+    assert_eq!(counts(&pool).await, before, "nothing changed");
+    for user in [&tom, &nameless, &near] {
+        assert_eq!(membership(&pool, club.id, user.id).await, None);
+    }
+    assert_eq!(state(&pool, &created.token).await, InvitationState::Open);
+
+    // The right person still can.
+    let mia = account(&pool, "mia", "mia@example.org").await;
+    accept(&pool, &created.token, &mia).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, mia.id).await,
+        Some((Admin, Approved))
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn expired_and_revoked_invitations_do_not_work(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let expired = invite(&pool, club.id, admin.id, "old@example.org", Member).await;
+    let revoked = invite(&pool, club.id, admin.id, "rev@example.org", Member).await;
+    let accepted = invite(&pool, club.id, admin.id, "acc@example.org", Member).await;
+    let old = account(&pool, "old", "old@example.org").await;
+    let rev = account(&pool, "rev", "rev@example.org").await;
+    let acc = account(&pool, "acc", "acc@example.org").await;
+    accept(&pool, &accepted.token, &acc).await.unwrap();
+
+    sqlx::query("update invitations set expires_at = now() - interval '1 second' where id = $1")
+        .bind(expired.invitation.id.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state(&pool, &expired.token).await, InvitationState::Expired);
+    let result = accept(&pool, &expired.token, &old).await;
+    assert!(is_conflict(&result, "expired"), "{result:?}");
+    assert_eq!(membership(&pool, club.id, old.id).await, None);
+
+    let mut conn = pool.acquire().await.unwrap();
+    invitations::revoke(&mut conn, club.id, admin.id, revoked.invitation.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        ends(&pool, revoked.invitation.id).await,
+        (None, Some(admin.id.0))
+    );
+    let (actor, subject, details): (Uuid, String, serde_json::Value) = sqlx::query_as(
+        "select actor_id, subject_id, details from audit_log where action = 'invitation.revoked'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (actor, subject, details),
+        (
+            admin.id.0,
+            revoked.invitation.id.0.to_string(),
+            json!({ "email": "rev@example.org" })
+        )
+    );
+    assert_eq!(state(&pool, &revoked.token).await, InvitationState::Revoked);
+    let result = accept(&pool, &revoked.token, &rev).await;
+    assert!(is_conflict(&result, "withdrawn"), "{result:?}");
+    assert_eq!(membership(&pool, club.id, rev.id).await, None);
+
+    // An invitation ends once.
+    for id in [revoked.invitation.id, accepted.invitation.id] {
+        let result = invitations::revoke(&mut conn, club.id, admin.id, id).await;
+        assert!(
+            is_conflict(&result, "already accepted or revoked"),
+            "{result:?}"
+        );
+    }
+    assert_eq!(
+        ends(&pool, accepted.invitation.id).await,
+        (Some(acc.id.0), None)
+    );
+    assert_eq!(audit_count(&pool, "invitation.revoked").await, 1);
+
+    let listed = invitations::list(&mut conn, club.id, admin.id)
+        .await
+        .unwrap();
+    let states: Vec<(String, InvitationState)> =
+        listed.into_iter().map(|i| (i.email, i.state)).collect();
+    assert_eq!(
+        states,
+        [
+            ("acc@example.org".to_string(), InvitationState::Accepted),
+            ("rev@example.org".to_string(), InvitationState::Revoked),
+            ("old@example.org".to_string(), InvitationState::Expired),
+        ],
+        "newest first"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn inviting_the_same_address_again_replaces_the_open_invitation(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let first = invite(&pool, club.id, admin.id, "mia@example.org", Member).await;
+    let second = invite(&pool, club.id, admin.id, "MIA@example.org", Trainer).await;
+    let mia = account(&pool, "mia", "mia@example.org").await;
+
+    assert_eq!(
+        ends(&pool, first.invitation.id).await,
+        (None, Some(admin.id.0))
+    );
+    assert_eq!(state(&pool, &first.token).await, InvitationState::Revoked);
+    let result = accept(&pool, &first.token, &mia).await;
+    assert!(is_conflict(&result, "withdrawn"), "{result:?}");
+    assert_eq!(membership(&pool, club.id, mia.id).await, None);
+
+    accept(&pool, &second.token, &mia).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, mia.id).await,
+        Some((Trainer, Approved))
+    );
+
+    // An expired invitation is replaced too.
+    let old = invite(&pool, club.id, admin.id, "tom@example.org", Member).await;
+    sqlx::query("update invitations set expires_at = now() - interval '1 day' where id = $1")
+        .bind(old.invitation.id.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let fresh = invite(&pool, club.id, admin.id, "tom@example.org", Member).await;
+    assert_eq!(state(&pool, &old.token).await, InvitationState::Revoked);
+    assert_eq!(state(&pool, &fresh.token).await, InvitationState::Open);
+
+    // Another society's invitation to the same address is its own.
+    let (other, other_admin) = fx::society_with_admin(&pool, "other").await;
+    let elsewhere = invite(&pool, other.id, other_admin.id, "tom@example.org", Member).await;
+    assert_eq!(state(&pool, &fresh.token).await, InvitationState::Open);
+    assert_eq!(state(&pool, &elsewhere.token).await, InvitationState::Open);
+    let open: i64 = sqlx::query_scalar(
+        "select count(*) from invitations where accepted_at is null and revoked_at is null",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn current_and_suspended_members_cannot_be_invited(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let mia = account(&pool, "mia", "mia@example.org").await;
+    let sue = account(&pool, "sue", "sue@example.org").await;
+    let pia = account(&pool, "pia", "pia@example.org").await;
+    let rick = account(&pool, "rick", "rick@example.org").await;
+    let mut conn = pool.acquire().await.unwrap();
+    for (user, status) in [
+        (&mia, Approved),
+        (&sue, Suspended),
+        (&pia, Pending),
+        (&rick, Rejected),
+    ] {
+        members::put(&mut conn, club.id, user.id, Member, status)
+            .await
+            .unwrap();
+    }
+    let before = counts(&pool).await;
+
+    for email in [
+        "mia@example.org",
+        " MIA@Example.org",
+        "admin-club@example.org",
+    ] {
+        let result = invitations::create(&mut conn, club.id, admin.id, email, Trainer).await;
+        assert!(
+            is_conflict(&result, "already a member"),
+            "{email}: {result:?}"
+        );
+    }
+    let result = invitations::create(&mut conn, club.id, admin.id, "sue@example.org", Member).await;
+    assert!(is_conflict(&result, "suspended"), "{result:?}");
+    assert_eq!(counts(&pool).await, before, "nothing written");
+
+    // Someone waiting for a decision, or rejected before, may be invited.
+    for email in ["pia@example.org", "rick@example.org"] {
+        invitations::create(&mut conn, club.id, admin.id, email, Member)
+            .await
+            .unwrap();
+    }
+    assert_eq!(fx::count(&pool, "invitations").await, 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn malformed_addresses_are_refused_with_nothing_written(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let before = counts(&pool).await;
+    let mut conn = pool.acquire().await.unwrap();
+    for bad in [
+        "",
+        "   ",
+        "not-an-email",
+        "a@",
+        "@example.org",
+        "a b@example.org",
+        "a@exa mple.org",
+        &format!("{}@example.org", "x".repeat(250)),
+    ] {
+        let err = invitations::create(&mut conn, club.id, admin.id, bad, Member)
+            .await
+            .unwrap_err();
+        assert!(err.field_message("email").is_some(), "{bad:?}: {err:?}");
+    }
+    assert_eq!(counts(&pool).await, before, "nothing written");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn only_the_societys_admins_invite_list_and_revoke(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let (_, other_admin) = fx::society_with_admin(&pool, "other").await;
+    let created = invite(&pool, club.id, admin.id, "mia@example.org", Member).await;
+    let mut outsiders = vec![("other society's admin", other_admin.id)];
+    let mut conn = pool.acquire().await.unwrap();
+    for (who, role, status) in [
+        ("member", Member, Approved),
+        ("trainer", Trainer, Approved),
+        ("pending admin", Admin, Pending),
+        ("suspended admin", Admin, Suspended),
+    ] {
+        let user = account(
+            &pool,
+            who,
+            &format!("{}@example.org", who.replace(' ', "-")),
+        )
+        .await;
+        members::put(&mut conn, club.id, user.id, role, status)
+            .await
+            .unwrap();
+        outsiders.push((who, user.id));
+    }
+    outsiders.push(("platform admin", fx::user(&pool, "root", true).await.id));
+    outsiders.push(("stranger", fx::user(&pool, "stranger", false).await.id));
+    let before = counts(&pool).await;
+
+    for (who, actor) in outsiders {
+        assert_eq!(
+            invitations::create(&mut conn, club.id, actor, "new@example.org", Admin)
+                .await
+                .map(drop),
+            Err(AppError::Forbidden),
+            "{who}: create"
+        );
+        assert_eq!(
+            invitations::list(&mut conn, club.id, actor).await.map(drop),
+            Err(AppError::Forbidden),
+            "{who}: list"
+        );
+        assert_eq!(
+            invitations::revoke(&mut conn, club.id, actor, created.invitation.id).await,
+            Err(AppError::Forbidden),
+            "{who}: revoke"
+        );
+    }
+    assert_eq!(counts(&pool).await, before, "nothing written");
+    assert_eq!(state(&pool, &created.token).await, InvitationState::Open);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn another_societys_admin_cannot_revoke_by_guessing_an_id(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let (other, other_admin) = fx::society_with_admin(&pool, "other").await;
+    let created = invite(&pool, club.id, admin.id, "mia@example.org", Member).await;
+    let before = counts(&pool).await;
+    let mut conn = pool.acquire().await.unwrap();
+
+    // Through their own society the id is simply not found...
+    assert_eq!(
+        invitations::revoke(&mut conn, other.id, other_admin.id, created.invitation.id).await,
+        Err(AppError::NotFound)
+    );
+    // ...and through ours they are no admin.
+    assert_eq!(
+        invitations::revoke(&mut conn, club.id, other_admin.id, created.invitation.id).await,
+        Err(AppError::Forbidden)
+    );
+    assert_eq!(
+        invitations::revoke(&mut conn, club.id, admin.id, InvitationId(Uuid::new_v4())).await,
+        Err(AppError::NotFound)
+    );
+    assert!(invitations::list(&mut conn, other.id, other_admin.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(counts(&pool).await, before, "nothing written");
+    assert_eq!(ends(&pool, created.invitation.id).await, (None, None));
+    assert_eq!(state(&pool, &created.token).await, InvitationState::Open);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_invitee_is_queued_by_address_and_by_account_when_they_have_one(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let outbox = |id: i64| {
+        let pool = pool.clone();
+        async move {
+            let row: (
+                Option<Uuid>,
+                Option<String>,
+                String,
+                serde_json::Value,
+                bool,
+            ) = sqlx::query_as(
+                "select recipient_id, recipient_email, kind, payload, sent_at is not null
+                       from notification_outbox where id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            row
+        }
+    };
+
+    let new = invite(&pool, club.id, admin.id, "New@Example.org", Trainer).await;
+    assert_eq!(
+        outbox(new.notification).await,
+        (
+            None,
+            Some("new@example.org".into()),
+            "membership.invited".into(),
+            json!({ "invitation_id": new.invitation.id.0, "role": "trainer" }),
+            false
+        )
+    );
+
+    let tom = account(&pool, "tom", "tom@example.org").await;
+    let created = invite(&pool, club.id, admin.id, "TOM@example.org", Member).await;
+    let (recipient, email, kind, _, _) = outbox(created.notification).await;
+    assert_eq!(
+        (recipient, email.as_deref(), kind.as_str()),
+        (
+            Some(tom.id.0),
+            Some("tom@example.org"),
+            "membership.invited"
+        )
+    );
+
+    // With two accounts for one address, the one used last is told.
+    let work = account(&pool, "ann-work", "ann@example.org").await;
+    let home = account(&pool, "ann-home", "ann@example.org").await;
+    sqlx::query(
+        "update users set last_login_at = case when id = $1 then now() else now() - interval '1 day' end
+          where id in ($1, $2)",
+    )
+    .bind(work.id.0)
+    .bind(home.id.0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let created = invite(&pool, club.id, admin.id, "ann@example.org", Member).await;
+    assert_eq!(outbox(created.notification).await.0, Some(work.id.0));
+    assert_eq!(
+        fx::count(&pool, "notification_outbox").await,
+        3,
+        "one row per invitation"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_unknown_token_is_not_found(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let created = invite(&pool, club.id, admin.id, "mia@example.org", Member).await;
+    let mia = account(&pool, "mia", "mia@example.org").await;
+    let before = counts(&pool).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let mut almost = created.token.clone();
+    almost.pop();
+    let fresh = users::new_token();
+    for token in ["", "nope", almost.as_str(), fresh.as_str()] {
+        assert_eq!(
+            invitations::details(&mut conn, token).await.map(drop),
+            Err(AppError::NotFound),
+            "{token:?}"
+        );
+        assert_eq!(
+            invitations::accept(&mut conn, token, &mia).await,
+            Err(AppError::NotFound),
+            "{token:?}"
+        );
+    }
+    assert_eq!(counts(&pool).await, before, "nothing written");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn accepting_upgrades_requests_keeps_members_roles_and_refuses_suspended_members(
+    pool: PgPool,
+) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let pia = account(&pool, "pia", "pia@example.org").await;
+    let rick = account(&pool, "rick", "rick@example.org").await;
+    let tina = account(&pool, "tina", "tina@example.org").await;
+    let sue = account(&pool, "sue", "sue@example.org").await;
+    // Invited first; what happened to them since differs.
+    let mut tokens = Vec::new();
+    for user in [&pia, &rick, &tina, &sue] {
+        tokens.push(
+            invite(&pool, club.id, admin.id, &user.email, Admin)
+                .await
+                .token,
+        );
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    members::request(&mut conn, club.id, pia.id, "Hi")
+        .await
+        .unwrap();
+    members::request(&mut conn, club.id, rick.id, "")
+        .await
+        .unwrap();
+    members::decide(
+        &mut conn,
+        club.id,
+        admin.id,
+        rick.id,
+        app::members::Decision::Reject,
+        "Full",
+    )
+    .await
+    .unwrap();
+    members::put(&mut conn, club.id, tina.id, Trainer, Approved)
+        .await
+        .unwrap();
+    members::put(&mut conn, club.id, sue.id, Member, Suspended)
+        .await
+        .unwrap();
+    drop(conn);
+
+    accept(&pool, &tokens[0], &pia).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, pia.id).await,
+        Some((Admin, Approved))
+    );
+    accept(&pool, &tokens[1], &rick).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, rick.id).await,
+        Some((Admin, Approved))
+    );
+    let reason: String =
+        sqlx::query_scalar("select decision_reason from memberships where user_id = $1")
+            .bind(rick.id.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(reason, "", "the old rejection reason is gone");
+    accept(&pool, &tokens[2], &tina).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, tina.id).await,
+        Some((Trainer, Approved)),
+        "an approved member keeps their role"
+    );
+
+    let result = accept(&pool, &tokens[3], &sue).await;
+    assert!(is_conflict(&result, "suspended"), "{result:?}");
+    assert_eq!(
+        membership(&pool, club.id, sue.id).await,
+        Some((Member, Suspended))
+    );
+    assert_eq!(state(&pool, &tokens[3]).await, InvitationState::Open);
+    assert_eq!(audit_count(&pool, "invitation.accepted").await, 3);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_society_sends_at_most_100_invitations_an_hour(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let (other, other_admin) = fx::society_with_admin(&pool, "other").await;
+    let mut conn = pool.acquire().await.unwrap();
+    for i in 0..MAX_INVITATIONS_PER_HOUR {
+        invitations::create(
+            &mut conn,
+            club.id,
+            admin.id,
+            &format!("p{i}@example.org"),
+            Member,
+        )
+        .await
+        .unwrap();
+    }
+    let before = counts(&pool).await;
+    let err = invitations::create(&mut conn, club.id, admin.id, "one-more@example.org", Member)
+        .await
+        .unwrap_err();
+    assert_eq!(err, AppError::RateLimited);
+    // Replacing counts too: it is a new email.
+    let err = invitations::create(&mut conn, club.id, admin.id, "p0@example.org", Member)
+        .await
+        .unwrap_err();
+    assert_eq!(err, AppError::RateLimited);
+    assert_eq!(counts(&pool).await, before, "nothing written");
+    // Other societies have their own limit.
+    invitations::create(
+        &mut conn,
+        other.id,
+        other_admin.id,
+        "one-more@example.org",
+        Member,
+    )
+    .await
+    .unwrap();
+
+    sqlx::query(
+        "update invitations set created_at = now() - interval '61 minutes' where society_id = $1",
+    )
+    .bind(club.id.0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    invitations::create(&mut conn, club.id, admin.id, "one-more@example.org", Member)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_accounts_accepting_at_once_exactly_one_joins(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    for round in 0..5 {
+        let email = format!("twin{round}@example.org");
+        let created = invite(&pool, club.id, admin.id, &email, Member).await;
+        let a = account(&pool, &format!("a{round}"), &email).await;
+        let b = account(&pool, &format!("b{round}"), &email).await;
+        let attempt = |user: CurrentUser| {
+            let pool = pool.clone();
+            let token = created.token.clone();
+            async move {
+                let mut tx = pool.begin().await.unwrap();
+                let result = invitations::accept(&mut tx, &token, &user).await;
+                if result.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    tx.commit().await.unwrap();
+                }
+                result
+            }
+        };
+        let (ra, rb) = tokio::join!(attempt(a.clone()), attempt(b.clone()));
+        assert_eq!(
+            [&ra, &rb].iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: {ra:?} / {rb:?}"
+        );
+        let loser = if ra.is_ok() { &rb } else { &ra };
+        assert!(
+            is_conflict(loser, "already used"),
+            "round {round}: {loser:?}"
+        );
+        let winner = if ra.is_ok() { &a } else { &b };
+        let joined: Vec<Option<(MembershipRole, MembershipStatus)>> = vec![
+            membership(&pool, club.id, a.id).await,
+            membership(&pool, club.id, b.id).await,
+        ];
+        assert_eq!(joined.iter().flatten().count(), 1, "round {round}");
+        assert_eq!(
+            ends(&pool, created.invitation.id).await,
+            (Some(winner.id.0), None)
+        );
+    }
+    assert_eq!(audit_count(&pool, "invitation.accepted").await, 5);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_admins_inviting_one_address_at_once_leave_one_open_invitation(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let second = fx::user(&pool, "second-admin", false).await;
+    let mut conn = pool.acquire().await.unwrap();
+    members::put(&mut conn, club.id, second.id, Admin, Approved)
+        .await
+        .unwrap();
+    drop(conn);
+    let create = |actor: UserId| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let result =
+                invitations::create(&mut tx, club.id, actor, "mia@example.org", Member).await;
+            if result.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tx.commit().await.unwrap();
+            }
+            result
+        }
+    };
+    let (a, b) = tokio::join!(create(admin.id), create(second.id));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let open: Vec<Uuid> = sqlx::query_scalar(
+        "select id from invitations where accepted_at is null and revoked_at is null",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(open.len(), 1);
+    let (live, replaced) = if open[0] == a.invitation.id.0 {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert_eq!(
+        state(&pool, &replaced.token).await,
+        InvitationState::Revoked
+    );
+    let mia = account(&pool, "mia", "mia@example.org").await;
+    assert!(accept(&pool, &replaced.token, &mia).await.is_err());
+    accept(&pool, &live.token, &mia).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, mia.id).await,
+        Some((Member, Approved))
+    );
+}
+
+// Regression: accepting and suspending the same person at once must not deadlock (every
+// admin action locks the society first, `for no key update`, so foreign-key checks of audit
+// rows never wait on it). A settings change holding the society row forces the old bad order.
+#[sqlx::test(migrations = "../migrations")]
+async fn accepting_while_an_admin_suspends_the_same_person_does_not_fail(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let created = invite(&pool, club.id, admin.id, "tina@example.org", Trainer).await;
+    let tina = account(&pool, "tina", "tina@example.org").await;
+    // Approved in the meantime through a request.
+    let mut conn = pool.acquire().await.unwrap();
+    members::put(&mut conn, club.id, tina.id, Member, Approved)
+        .await
+        .unwrap();
+    drop(conn);
+    let ms = std::time::Duration::from_millis;
+
+    let mut settings_tx = pool.begin().await.unwrap();
+    app::societies::db::update_settings(
+        &mut settings_tx,
+        club.id,
+        admin.id,
+        app::societies::SocietySettings {
+            name: "Harbour RC".into(),
+            description: String::new(),
+            time_zone: "Europe/Berlin".into(),
+            join_policy: app::societies::JoinPolicy::Approval,
+        },
+    )
+    .await
+    .unwrap();
+    let suspend = async {
+        let mut tx = pool.begin().await.unwrap();
+        let result = members::suspend(&mut tx, club.id, admin.id, tina.id, "").await;
+        if result.is_ok() {
+            tx.commit().await.unwrap();
+        }
+        result
+    };
+    let accepted = async {
+        tokio::time::sleep(ms(100)).await;
+        accept(&pool, &created.token, &tina).await
+    };
+    let settings_done = async {
+        tokio::time::sleep(ms(300)).await;
+        settings_tx.commit().await.unwrap();
+    };
+    let (suspended, accepted, ()) = tokio::join!(suspend, accepted, settings_done);
+
+    // Either order is fine; neither call may fail on the database.
+    assert_eq!(suspended, Ok(()), "accept: {accepted:?}");
+    assert!(
+        accepted.is_ok() || is_conflict(&accepted, "suspended"),
+        "{accepted:?}"
+    );
+    assert_eq!(
+        membership(&pool, club.id, tina.id).await,
+        Some((Member, Suspended))
+    );
+}
