@@ -65,9 +65,10 @@ setup_test_tools() {
 pg_bindir() {
   local dir
   for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-    if [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+    # `return 0`, not `return`: in an EXIT trap a bare return gives the failed command's status.
+    if [ -x "$dir/initdb" ]; then echo "$dir"; return 0; fi
   done
-  if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then pg_config --bindir; return; fi
+  if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then pg_config --bindir; return 0; fi
   return 1
 }
 
@@ -93,7 +94,11 @@ start_private_postgres() {
     as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   if as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-    return 0
+    # Already running on this port (another `serve`): share it. On another port (left by a
+    # run that was killed): restart it on the port asked for.
+    if [ "$(sed -n 4p "$dir/data/postmaster.pid" 2>/dev/null)" = "$port" ]; then return 0; fi
+    log "restarting the PostgreSQL cluster in $dir on port $port"
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
   fi
   log "starting PostgreSQL on 127.0.0.1:$port"
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
