@@ -88,6 +88,7 @@ async fn main() {
             false,
         ),
         ("GET / (SSR, societies list)", "GET", "/", false),
+        ("GET / (SSR, brotli)", "GET", "/#br", false),
         ("GET /me (SSR, signed in)", "GET", "/me", true),
     ] {
         let cookie = with_cookie.then(|| cookie.clone());
@@ -164,7 +165,9 @@ async fn load(
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .unwrap();
-    let url = format!("http://{addr}{path}");
+    // A path ending in `#br` asks for a brotli-compressed answer (the fragment is not sent).
+    let brotli = path.ends_with("#br");
+    let url = format!("http://{addr}{}", path.trim_end_matches("#br"));
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..CONCURRENCY {
@@ -179,6 +182,9 @@ async fn load(
                 };
                 if let Some(cookie) = &cookie {
                     request = request.header("cookie", cookie);
+                }
+                if brotli {
+                    request = request.header("accept-encoding", "br");
                 }
                 let t = Instant::now();
                 let response = request.send().await.unwrap();
