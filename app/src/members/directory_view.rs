@@ -81,6 +81,12 @@ pub fn MembersPage() -> impl IntoView {
             + actions.reinstate.version().get()
             + actions.remove.version().get()
     };
+    // A role change (maybe the admin's own) changes the society's tabs.
+    Effect::new(move |_| {
+        if changes() > 0 {
+            ctx.changed();
+        }
+    });
     let directory = Resource::new(
         move || (ctx.slug.get(), search.get(), changes()),
         |(slug, s, _)| list_members(slug, Some(s.q), s.role, s.status, Some(s.page)),
@@ -200,12 +206,12 @@ fn DirectoryRow(
     });
     view! {
         <tr data-testid="member-row">
-            <td>{entry.name.clone()}</td>
-            {full.then(|| view! { <td>{entry.email.clone().unwrap_or_default()}</td> })}
-            <td data-testid="member-role">{entry.role.label()}</td>
+            <td class="name">{entry.name.clone()}</td>
+            {full.then(|| view! { <td class="email">{entry.email.clone().unwrap_or_default()}</td> })}
+            <td class="meta" data-testid="member-role">{entry.role.label()}</td>
             {full.then(|| view! {
-                <td>{entry.status.map(MembershipStatus::label).unwrap_or_default()}</td>
-                <td>{entry.since.map(|at| at.format("%Y-%m-%d").to_string()).unwrap_or_default()}</td>
+                <td class="meta">{entry.status.map(MembershipStatus::label).unwrap_or_default()}</td>
+                <td class="meta">{entry.since.map(|at| at.format("%Y-%m-%d").to_string()).unwrap_or_default()}</td>
             })}
             {manage}
         </tr>
