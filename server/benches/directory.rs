@@ -10,38 +10,17 @@
 use std::time::{Duration, Instant};
 
 use app::members::{db as members, DirectoryQuery, MembershipRole, MembershipStatus};
-use server::config::{Config, MailConfig};
-use sqlx::{Connection, PgConnection};
+use support::Scratch;
+
+mod support;
 
 const MEMBERS: i32 = 10_000;
 const RUNS: usize = 300;
 
 #[tokio::main]
 async fn main() {
-    let admin_url = std::env::var("DATABASE_URL")
-        .expect("set DATABASE_URL to a PostgreSQL server (any database)");
-    let db = format!("roster_bench_directory_{}", std::process::id());
-    let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
-    sqlx::query(&format!("create database {db}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{db}", admin_url.rsplit_once('/').unwrap().0);
-    let config = Config {
-        database_url: url.into(),
-        public_url: "http://127.0.0.1:3000".parse().unwrap(),
-        bind: "127.0.0.1:3000".parse().unwrap(),
-        oidc: None,
-        email_login: true,
-        mail: MailConfig::Folder(std::env::temp_dir().join(format!("{db}-mail"))),
-        mail_from: "Roster <roster@bench.example>".into(),
-        admin_emails: vec![],
-        demo_data: false,
-        session_idle_minutes: 60,
-        session_max_days: 1,
-        trust_forwarded_for: false,
-        json_logs: false,
-    };
+    let scratch = Scratch::create("roster_bench_directory").await;
+    let config = scratch.config("127.0.0.1:3000".parse().unwrap(), false);
     let pool = server::connect(&config).await.unwrap();
     let seeded = Instant::now();
     let (society, actor) = seed(&pool).await;
@@ -108,10 +87,7 @@ async fn main() {
     }
     drop(conn);
     pool.close().await;
-    sqlx::query(&format!("drop database {db} with (force)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.drop().await;
 }
 
 /// One society, its admin, and `MEMBERS` more people; returns the society and the admin.

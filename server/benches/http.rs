@@ -9,8 +9,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use server::config::{Config, MailConfig};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
+use support::Scratch;
+
+mod support;
 
 const REQUESTS: usize = 4_000;
 const CONCURRENCY: usize = 16;
@@ -18,33 +20,10 @@ const SOCIETIES: usize = 200;
 
 #[tokio::main]
 async fn main() {
-    let admin_url = std::env::var("DATABASE_URL")
-        .expect("set DATABASE_URL to a PostgreSQL server (any database)");
-    let db = format!("roster_bench_{}", std::process::id());
-    let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
-    sqlx::query(&format!("create database {db}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{db}", admin_url.rsplit_once('/').unwrap().0);
-
+    let scratch = Scratch::create("roster_bench").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = Config {
-        database_url: url.clone().into(),
-        public_url: format!("http://{addr}").parse().unwrap(),
-        bind: addr,
-        oidc: None,
-        email_login: true,
-        mail: MailConfig::Folder(std::env::temp_dir().join(format!("{db}-mail"))),
-        mail_from: "Roster <roster@bench.example>".into(),
-        admin_emails: vec![],
-        demo_data: true,
-        session_idle_minutes: 60,
-        session_max_days: 1,
-        trust_forwarded_for: false,
-        json_logs: false,
-    };
+    let config = scratch.config(addr, true);
     let pool = server::connect(&config).await.unwrap();
     seed(&pool).await;
     let options = leptos::prelude::LeptosOptions::builder()
@@ -112,10 +91,7 @@ async fn main() {
 
     serve.abort();
     pool.close().await;
-    sqlx::query(&format!("drop database {db} with (force)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.drop().await;
 }
 
 async fn seed(pool: &PgPool) {
