@@ -65,11 +65,7 @@ pub fn describe(action: &str) -> &'static str {
 /// `before` (an entry id) when given.
 #[server(endpoint = "list_audit_log")]
 pub async fn list_audit_log(slug: String, before: Option<i64>) -> Result<AuditLog, AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = crate::societies::db::find_by_slug(&state.pool, &slug)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (me, state, society) = crate::societies::caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    db::list(&mut conn, society.id, me.id, before).await
+    db::list(&mut conn, society, me.id, before).await
 }

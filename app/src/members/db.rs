@@ -456,6 +456,28 @@ pub async fn list_pending(
     Ok(rows)
 }
 
+/// Anyone signed in: `user`'s role in `society` if they are an approved member, and for
+/// admins how many requests wait; one round trip for the navigation of every society page.
+pub async fn standing(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: UserId,
+) -> AppResult<(Option<MembershipRole>, Option<i64>)> {
+    let row = sqlx::query!(
+        r#"select m.role as "role: MembershipRole",
+                  case when m.role = 'admin' then
+                      (select count(*) from memberships p where p.society_id = $1 and p.status = 'pending')
+                  end as pending
+             from memberships m
+            where m.society_id = $1 and m.user_id = $2 and m.status = 'approved'"#,
+        society as SocietyId,
+        user as UserId,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map_or((None, None), |r| (Some(r.role), r.pending)))
+}
+
 /// Society admins: how many requests to join are waiting.
 pub async fn pending_count(
     conn: &mut PgConnection,
@@ -711,51 +733,39 @@ pub async fn directory(
     };
     let page = query.page.clamp(1, 100_000);
     let per_page = super::DIRECTORY_PAGE_SIZE;
-    let rows = sqlx::query!(
-        r#"select u.id as "user_id: UserId", u.name, u.email,
-                  m.role as "role: MembershipRole", m.status as "status: MembershipStatus",
-                  coalesce(m.decided_at, m.created_at) as "since!: chrono::DateTime<chrono::Utc>",
-                  count(*) over () as "total!"
-             from memberships m join users u on u.id = m.user_id
-            where m.society_id = $1
-              and ($2::membership_role is null or m.role = $2)
-              and ($3::membership_status is null or m.status = $3)
-              and ($4 = '' or lower(u.name) like $5 or ($6 and lower(u.email) like $5))
-            order by lower(u.name), u.id
-            limit $7 offset $8"#,
-        society as SocietyId,
-        query.role as Option<MembershipRole>,
-        status as Option<MembershipStatus>,
-        search,
-        pattern,
-        full,
-        i64::from(per_page),
-        i64::from(page - 1) * i64::from(per_page),
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let total = match rows.first() {
-        Some(row) => row.total,
-        // Past the last page: count on its own so the pager can lead back.
-        None if page > 1 => {
-            sqlx::query_scalar!(
-                r#"select count(*) as "count!"
+    let wanted = i64::from(page - 1) * i64::from(per_page);
+    let mut offset = wanted;
+    let (rows, total) = loop {
+        let rows = sqlx::query!(
+            r#"select u.id as "user_id: UserId", u.name, u.email,
+                      m.role as "role: MembershipRole", m.status as "status: MembershipStatus",
+                      coalesce(m.decided_at, m.created_at) as "since!: chrono::DateTime<chrono::Utc>",
+                      count(*) over () as "total!"
                  from memberships m join users u on u.id = m.user_id
                 where m.society_id = $1
                   and ($2::membership_role is null or m.role = $2)
                   and ($3::membership_status is null or m.status = $3)
-                  and ($4 = '' or lower(u.name) like $5 or ($6 and lower(u.email) like $5))"#,
-                society as SocietyId,
-                query.role as Option<MembershipRole>,
-                status as Option<MembershipStatus>,
-                search,
-                pattern,
-                full,
-            )
-            .fetch_one(&mut *conn)
-            .await?
+                  and ($4 = '' or lower(u.name) like $5 or ($6 and lower(u.email) like $5))
+                order by lower(u.name), u.id
+                limit $7 offset $8"#,
+            society as SocietyId,
+            query.role as Option<MembershipRole>,
+            status as Option<MembershipStatus>,
+            search,
+            pattern,
+            full,
+            i64::from(per_page),
+            offset,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        match rows.first().map(|r| r.total) {
+            Some(total) if offset == wanted => break (rows, total),
+            Some(total) => break (Vec::new(), total),
+            // Past the last page: the first page tells the total, so the pager can lead back.
+            None if offset > 0 => offset = 0,
+            None => break (rows, 0),
         }
-        None => 0,
     };
     let entries = rows
         .into_iter()

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::UserId;
 use crate::error::AppError;
 use crate::societies::SocietyId;
+#[cfg(feature = "ssr")]
+use crate::societies::{caller_in, society_id};
 
 mod directory_view;
 mod invitation_views;
@@ -284,25 +286,6 @@ pub async fn my_memberships() -> Result<Vec<MyMembership>, AppError> {
     db::list_for_user(&state.pool, me.id).await
 }
 
-#[cfg(feature = "ssr")]
-async fn society_id(pool: &sqlx::PgPool, slug: &str) -> Result<SocietyId, AppError> {
-    Ok(crate::societies::db::find_by_slug(pool, slug)
-        .await?
-        .ok_or(AppError::NotFound)?
-        .id)
-}
-
-/// The signed-in caller, the server state and the society `slug` names.
-#[cfg(feature = "ssr")]
-async fn caller_in(
-    slug: &str,
-) -> Result<(crate::auth::CurrentUser, crate::state::AppState, SocietyId), AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = society_id(&state.pool, slug).await?;
-    Ok((me, state, society))
-}
-
 /// The signed-in user's membership in the society `slug` (`None` for visitors and non-members).
 #[server(endpoint = "my_membership")]
 pub async fn get_my_membership(slug: String) -> Result<Option<MyMembership>, AppError> {
@@ -332,14 +315,7 @@ pub async fn get_society_nav(slug: String) -> Result<SocietyNav, AppError> {
         return Ok(nav);
     };
     let mut conn = state.pool.acquire().await?;
-    nav.role = match db::require_role(&mut conn, society.id, me.id, MembershipRole::Member).await {
-        Ok(role) => Some(role),
-        Err(AppError::Forbidden) => None,
-        Err(e) => return Err(e),
-    };
-    if nav.role == Some(MembershipRole::Admin) {
-        nav.pending_requests = Some(db::pending_count(&mut conn, society.id, me.id).await?);
-    }
+    (nav.role, nav.pending_requests) = db::standing(&mut conn, society.id, me.id).await?;
     Ok(nav)
 }
 

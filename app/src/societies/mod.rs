@@ -211,6 +211,27 @@ pub async fn create_society(
     Ok(society)
 }
 
+/// The id of the society `slug` names; `NotFound` if none does.
+#[cfg(feature = "ssr")]
+pub(crate) async fn society_id(pool: &sqlx::PgPool, slug: &str) -> Result<SocietyId, AppError> {
+    Ok(db::find_by_slug(pool, slug)
+        .await?
+        .ok_or(AppError::NotFound)?
+        .id)
+}
+
+/// The signed-in caller, the server state and the society `slug` names: how every server
+/// function acting inside one society starts.
+#[cfg(feature = "ssr")]
+pub(crate) async fn caller_in(
+    slug: &str,
+) -> Result<(crate::auth::CurrentUser, crate::state::AppState, SocietyId), AppError> {
+    let me = crate::auth::session::require_user().await?;
+    let state = crate::state::state()?;
+    let society = society_id(&state.pool, slug).await?;
+    Ok((me, state, society))
+}
+
 /// Society admins: changes the society's name, description, time zone and join policy.
 #[server(endpoint = "update_society_settings")]
 #[tracing::instrument(skip_all)]
@@ -221,15 +242,11 @@ pub async fn update_society_settings(
     time_zone: String,
     join_policy: JoinPolicy,
 ) -> Result<Society, AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = db::find_by_slug(&state.pool, &slug)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
     let society = db::update_settings(
         &mut tx,
-        society.id,
+        society,
         me.id,
         SocietySettings {
             name,
