@@ -14,7 +14,12 @@ CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
 AIOSMTPD_VERSION=1.4.6
 
-log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+# Each line says how long the script has run, so a slow step shows itself.
+ROSTER_T0="${ROSTER_T0:-$(date +%s)}"; export ROSTER_T0
+log() {
+  local s=$(( $(date +%s) - ROSTER_T0 ))
+  printf '\033[1;34m==>\033[0m [%d:%02d] %s\n' $((s / 60)) $((s % 60)) "$*" >&2
+}
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 apt_install() {
@@ -32,14 +37,25 @@ setup_rust_tools() {
     rustup target add wasm32-unknown-unknown >&2
   fi
   if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-    log "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes 10-20 minutes once)"
-    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked >&2
+    log "installing cargo-leptos $CARGO_LEPTOS_VERSION (several minutes, once)"
+    install_tool cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
   fi
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
     log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
     # Not --locked: its lock file names a webpki-roots release crates.io does not have.
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" >&2
+    install_tool wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
+  rm -rf "$TOOLS_TARGET_DIR"
+}
+
+# cargo install, without the tools' own `lto = true, codegen-units = 1` release profile (a
+# build tool does not need it, and it makes the cold install several times slower). Both tools
+# share one target folder, so their common crates compile once.
+TOOLS_TARGET_DIR="$HOME/.cache/roster/tools-target"
+install_tool() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true \
+    cargo install --target-dir "$TOOLS_TARGET_DIR" "$@" >&2
 }
 
 # Node packages of end2end/: Playwright, the OIDC test provider and binaryen's wasm-opt
