@@ -114,12 +114,10 @@ fn set_response_status(err: &AppError) {
 
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
+    /// Any database failure nobody expected: logged with its detail, answered as `Internal`.
+    /// Constraints that guard a caller's input are mapped where the query runs
+    /// (`AppError::from_db`).
     fn from(err: sqlx::Error) -> Self {
-        if let Some(db) = err.as_database_error() {
-            if let Some(mapped) = db.constraint().and_then(from_constraint) {
-                return mapped;
-            }
-        }
         if matches!(err, sqlx::Error::RowNotFound) {
             return Self::NotFound;
         }
@@ -128,24 +126,17 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
-/// Named constraints whose violation is the caller's mistake, with the message they see.
 #[cfg(feature = "ssr")]
-fn from_constraint(name: &str) -> Option<AppError> {
-    Some(match name {
-        "societies_slug_key" => {
-            AppError::invalid("slug", "This address is already taken by another society.")
-        }
-        "societies_slug_format" => AppError::invalid("slug", crate::societies::SLUG_RULE),
-        "societies_name_length" => AppError::invalid("name", crate::societies::NAME_RULE),
-        "societies_description_length" => AppError::invalid(
-            "description",
-            "Please keep the description under 4000 characters.",
-        ),
-        "invitations_open_key" => AppError::Conflict(
-            "An invitation to this address was sent just now. Please check the list.".into(),
-        ),
-        _ => return None,
-    })
+impl AppError {
+    /// A database error, where the violation of a constraint `known` names is the caller's
+    /// mistake (with the message they see); anything else as `From<sqlx::Error>`.
+    pub fn from_db(err: sqlx::Error, known: fn(&str) -> Option<AppError>) -> Self {
+        let mapped = err
+            .as_database_error()
+            .and_then(|db| db.constraint())
+            .and_then(known);
+        mapped.unwrap_or_else(|| err.into())
+    }
 }
 
 pub type AppResult<T> = Result<T, AppError>;

@@ -1,19 +1,33 @@
 //! Roster's pages, server functions and (server-side only) domain code.
+//!
+//! Modules are layered; each names only modules below it:
+//! error, ids, paths, secret → mail, ui → state → access (who is asking, roles, proofs) →
+//! audit, notifications (record / enqueue) → features (auth; invitations → members →
+//! societies; me) → shell. `tests/layers.rs` checks it.
 #![recursion_limit = "256"]
 
-pub mod audit;
-pub mod auth;
 pub mod error;
-mod me;
-pub mod members;
-pub mod notifications;
-mod shell;
-pub mod societies;
-mod ui;
+pub mod ids;
+pub mod paths;
+#[cfg(feature = "ssr")]
+pub mod secret;
 
 #[cfg(feature = "ssr")]
 pub mod mail;
-#[cfg(feature = "ssr")]
 pub mod state;
+mod ui;
+
+pub mod access;
+
+pub mod audit;
+pub mod notifications;
+
+pub mod auth;
+pub mod invitations;
+mod me;
+pub mod members;
+pub mod societies;
+
+mod shell;
 
 pub use shell::{shell, App};

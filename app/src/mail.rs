@@ -8,6 +8,25 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::{AppError, AppResult};
 
+/// Longest email address we accept (RFC 5321).
+const MAX_EMAIL_LEN: usize = 254;
+
+/// Normalises and checks an email address typed by a person (trimmed, lower case).
+pub fn normalize_email(raw: &str) -> AppResult<String> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= MAX_EMAIL_LEN
+        && email.parse::<lettre::Address>().is_ok()
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid(
+            "email",
+            "Please enter a valid email address, like name@example.org.",
+        ))
+    }
+}
+
 /// One plain-text message.
 #[derive(Debug, Clone)]
 pub struct Email {
@@ -90,10 +109,13 @@ impl Mailer {
                 .await
                 .map_err(|e| e.to_string())
                 .map(|id| {
-                    tracing::info!(
-                        to = %email.to,
-                        file = %dir.join(format!("{id}.eml")).display(),
-                        "development mail (not sent):\n--- {} ---\n{}\n---",
+                    let file = dir.join(format!("{id}.eml"));
+                    tracing::info!(file = %file.display(), "development mail saved (not sent)");
+                    // Bodies carry sign-in and invitation links: only at debug level, which
+                    // the demo (`.ci/serve`) switches on for this module so newcomers see them.
+                    tracing::debug!(
+                        "development mail to {}:\n--- {} ---\n{}\n---",
+                        email.to,
                         email.subject,
                         email.body
                     );

@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::access::use_user;
 use crate::error::AppError;
 use crate::members::my_memberships;
-use crate::shell::use_user;
 use crate::ui::ErrorPage;
 
 #[component]

@@ -5,11 +5,13 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
+use crate::access::{provide_user, use_user, CurrentUser};
 use crate::audit::AuditLogPage;
-use crate::auth::{get_current_user, CurrentUser, EmailSignInPage, SignInPage};
+use crate::auth::{EmailSignInPage, SignInPage};
 use crate::error::AppError;
+use crate::invitations::{InvitationPage, InvitationsPage};
 use crate::me::MePage;
-use crate::members::{InvitationPage, InvitationsPage, MembersPage, RequestsPage};
+use crate::members::{MembersPage, MembershipPanel, RequestsPage};
 use crate::societies::{HomePage, NewSocietyPage, SettingsPage, SocietyLayout, SocietyPage};
 use crate::ui::ErrorPage;
 
@@ -34,19 +36,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The signed-in user (or `None`), loaded once per page load and shared through context.
-#[derive(Clone, Copy)]
-pub struct UserResource(pub Resource<Result<Option<CurrentUser>, AppError>>);
-
-pub fn use_user() -> Resource<Result<Option<CurrentUser>, AppError>> {
-    expect_context::<UserResource>().0
-}
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let user = Resource::new(|| (), |_| get_current_user());
-    provide_context(UserResource(user));
+    provide_user();
     // Lets people (and tests) know the page is interactive.
     Effect::new(|_| {
         if let Some(body) = document().body() {
@@ -69,7 +62,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/societies/new") view=NewSocietyPage ssr=SsrMode::Async/>
                     <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async/>
                     <ParentRoute path=path!("/s/:slug") view=SocietyLayout ssr=SsrMode::Async>
-                        <Route path=path!("") view=SocietyPage ssr=SsrMode::Async/>
+                        <Route path=path!("") view=SocietyHome ssr=SsrMode::Async/>
                         <Route path=path!("requests") view=RequestsPage ssr=SsrMode::Async/>
                         <Route path=path!("members") view=MembersPage ssr=SsrMode::Async/>
                         <Route path=path!("invitations") view=InvitationsPage ssr=SsrMode::Async/>
@@ -79,6 +72,16 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// `/s/:slug`: the society's page with the visitor's or member's membership panel.
+#[component]
+fn SocietyHome() -> impl IntoView {
+    view! {
+        <SocietyPage>
+            <MembershipPanel/>
+        </SocietyPage>
     }
 }
 

@@ -1,57 +1,76 @@
 //! Server state shared by pages, server functions and axum routes.
 
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
 
-use axum::extract::FromRef;
-use leptos::prelude::{use_context, LeptosOptions};
-use sqlx::PgPool;
-
-use crate::error::{AppError, AppResult};
-use crate::mail::Mailer;
-
-/// Everything a request may need, built once at start-up.
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub pool: PgPool,
-    pub mailer: Mailer,
-    pub settings: Arc<Settings>,
+/// A demo account named on the sign-in page of a demo installation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoAccount {
+    pub email: String,
+    pub name: String,
+    pub role: String,
 }
 
-/// The parts of the configuration that the app itself reads.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Where people reach Roster, e.g. `https://roster.example.org` (no trailing slash).
-    pub public_url: url::Url,
-    /// A Keycloak (OpenID Connect) issuer is configured.
-    pub oidc_enabled: bool,
-    /// Sign-in by an emailed link is offered.
-    pub email_login_enabled: bool,
-    /// Email-link users with these addresses are platform admins (lower case).
-    pub admin_emails: Vec<String>,
-    /// A session ends this long after sign-in, whatever the activity.
-    pub session_max_age: chrono::Duration,
-    /// Demo accounts named on the sign-in page (only when demo data is loaded).
-    pub demo_accounts: Vec<crate::auth::DemoAccount>,
-    /// Count client addresses from the `X-Forwarded-For` header (behind a trusted proxy).
-    pub trust_forwarded_for: bool,
-}
+#[cfg(feature = "ssr")]
+pub use server_side::*;
 
-impl Settings {
-    /// An absolute link into Roster for `path_and_query` (which starts with `/`).
-    pub fn link(&self, path_and_query: &str) -> String {
-        format!(
-            "{}{}",
-            self.public_url.as_str().trim_end_matches('/'),
-            path_and_query
-        )
+#[cfg(feature = "ssr")]
+mod server_side {
+    use std::sync::Arc;
+
+    use axum::extract::FromRef;
+    use leptos::prelude::{use_context, LeptosOptions};
+    use sqlx::PgPool;
+
+    use super::DemoAccount;
+    use crate::error::{AppError, AppResult};
+    use crate::mail::Mailer;
+
+    /// Everything a request may need, built once at start-up.
+    #[derive(Clone, FromRef)]
+    pub struct AppState {
+        pub leptos_options: LeptosOptions,
+        pub pool: PgPool,
+        pub mailer: Mailer,
+        pub settings: Arc<Settings>,
     }
-}
 
-/// The state of the running server, for server functions and SSR.
-pub fn state() -> AppResult<AppState> {
-    use_context::<AppState>().ok_or_else(|| {
-        tracing::error!("AppState missing from the Leptos context");
-        AppError::Internal
-    })
+    /// The parts of the configuration that the app itself reads.
+    #[derive(Debug, Clone)]
+    pub struct Settings {
+        /// Where people reach Roster, e.g. `https://roster.example.org` (no trailing slash).
+        pub public_url: url::Url,
+        /// A Keycloak (OpenID Connect) issuer is configured.
+        pub oidc_enabled: bool,
+        /// Sign-in by an emailed link is offered.
+        pub email_login_enabled: bool,
+        /// Email-link users with these addresses are platform admins (lower case).
+        pub admin_emails: Vec<String>,
+        /// A session ends this long after sign-in, whatever the activity.
+        pub session_max_age: chrono::Duration,
+        /// A session ends after this long without a request.
+        pub session_idle: chrono::Duration,
+        /// Demo accounts named on the sign-in page (only when demo data is loaded).
+        pub demo_accounts: Vec<DemoAccount>,
+        /// Count client addresses from the `X-Forwarded-For` header (behind a trusted proxy).
+        pub trust_forwarded_for: bool,
+    }
+
+    impl Settings {
+        /// An absolute link into Roster for `path_and_query` (which starts with `/`).
+        pub fn link(&self, path_and_query: &str) -> String {
+            format!(
+                "{}{}",
+                self.public_url.as_str().trim_end_matches('/'),
+                path_and_query
+            )
+        }
+    }
+
+    /// The state of the running server, for server functions and SSR.
+    pub fn state() -> AppResult<AppState> {
+        use_context::<AppState>().ok_or_else(|| {
+            tracing::error!("AppState missing from the Leptos context");
+            AppError::Internal
+        })
+    }
 }

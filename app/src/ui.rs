@@ -16,7 +16,7 @@ pub fn ErrorPage(error: AppError) -> impl IntoView {
         _ => ("Something went wrong", "Something went wrong on our side. Please try again in a moment."),
     };
     let sign_in = matches!(error, AppError::Unauthenticated).then(|| {
-        crate::auth::sign_in_href(
+        crate::paths::sign_in_href(
             &leptos_router::hooks::use_location()
                 .pathname
                 .get_untracked(),
@@ -47,6 +47,15 @@ pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView
 /// An instant as people read it: `2026-11-22 18:00 UTC`.
 pub fn date_time(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// "1 request", "3 requests".
+pub fn plural(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// On the server, answers the page being rendered with HTTP `status`; nothing in the browser.

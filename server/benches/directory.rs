@@ -9,7 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use app::members::{db as members, DirectoryQuery, MembershipRole, MembershipStatus};
+use app::access::{MembershipRole, MembershipStatus};
+use app::members::{db as members, DirectoryQuery};
 use support::Scratch;
 
 mod support;
@@ -61,14 +62,15 @@ async fn main() {
         ("no match", query("zzzz", None, None, 1)),
     ];
     let mut conn = pool.acquire().await.unwrap();
+    let staff = app::access::require_staff(&mut conn, society, actor)
+        .await
+        .unwrap();
     for (name, query) in cases {
         let mut latencies = Vec::with_capacity(RUNS);
         let mut matches = 0;
         for _ in 0..RUNS {
             let t = Instant::now();
-            let page = members::directory(&mut conn, society, actor, &query)
-                .await
-                .unwrap();
+            let page = members::directory(&mut conn, &staff, &query).await.unwrap();
             latencies.push(t.elapsed());
             matches = page.total;
         }
@@ -91,7 +93,7 @@ async fn main() {
 }
 
 /// One society, its admin, and `MEMBERS` more people; returns the society and the admin.
-async fn seed(pool: &sqlx::PgPool) -> (app::societies::SocietyId, app::auth::UserId) {
+async fn seed(pool: &sqlx::PgPool) -> (app::ids::SocietyId, app::ids::UserId) {
     let society: uuid::Uuid = sqlx::query_scalar(
         "insert into societies (slug, name, time_zone) values ('bench', 'Bench Club', 'Europe/Berlin') returning id",
     )
@@ -136,5 +138,5 @@ async fn seed(pool: &sqlx::PgPool) -> (app::societies::SocietyId, app::auth::Use
     .await
     .unwrap();
     sqlx::query("analyze").execute(pool).await.unwrap();
-    (app::societies::SocietyId(society), app::auth::UserId(actor))
+    (app::ids::SocietyId(society), app::ids::UserId(actor))
 }

@@ -108,10 +108,9 @@ async fn seed(pool: &PgPool) {
 /// Signs the demo member in with an email token, as a browser would; returns the cookie.
 async fn sign_in(pool: &PgPool, addr: SocketAddr) -> String {
     let mut conn = pool.acquire().await.unwrap();
-    let token =
-        app::auth::db::create_email_token(&mut conn, "member@demo.roster.test", "/", "bench")
-            .await
-            .unwrap();
+    let token = app::auth::db::create_email_token(&mut conn, "member@demo.roster.test", "bench")
+        .await
+        .unwrap();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use app::auth::session::{self, SessionUser};
-use app::auth::{encode_query_value, local_path};
+use app::access::session::{self, SessionUser};
+use app::paths::{encode_query_value, local_path};
 use app::state::AppState;
 use axum::extract::{Form, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -17,12 +17,64 @@ use tower_sessions::Session;
 use crate::oidc::{Oidc, OidcError, PendingLogin};
 
 const PENDING_LOGIN_KEY: &str = "oidc_pending_login";
+/// Where to go after a Keycloak sign-in. It travels in a short-lived cookie, not in the stored
+/// session: the path may hold an invitation's secret, which Roster never stores.
+const NEXT_COOKIE: &str = "roster_next";
 
 /// State of the auth routes: the app state plus the OIDC provider, when configured.
 #[derive(Clone)]
 pub struct AuthState {
     pub app: AppState,
     pub oidc: Option<Arc<Oidc>>,
+    /// Cookies get `Secure` (Roster is served over https).
+    pub secure_cookies: bool,
+}
+
+/// The `Set-Cookie` value keeping `next` for the sign-in's round trip (or, with `None`,
+/// deleting it).
+fn next_cookie(next: Option<&str>, secure: bool) -> HeaderValue {
+    let (value, max_age) = match next {
+        Some(next) => (encode_query_value(next), 15 * 60),
+        None => (String::new(), 0),
+    };
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{NEXT_COOKIE}={value}; Path=/auth; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("roster_next=; Path=/auth; Max-Age=0"))
+}
+
+/// The `next` path kept by `next_cookie`, if it is (still) a path on this site.
+fn next_from_cookie(headers: &HeaderMap) -> String {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(NEXT_COOKIE)?.strip_prefix('='))
+        .find_map(|raw| {
+            let decoded = percent_decode(raw)?;
+            local_path(&decoded).map(str::to_string)
+        })
+        .unwrap_or_else(|| "/".into())
+}
+
+/// Decodes `%XX` escapes; `None` for malformed input or non-UTF-8 results.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 pub fn routes(state: AuthState) -> Router {
@@ -84,12 +136,22 @@ async fn login(
         return Redirect::to(&format!("/sign-in?next={}", encode_query_value(next)))
             .into_response();
     };
-    match oidc.begin(next).await {
+    match oidc.begin().await {
         Ok((url, pending)) => {
+            // A sign-in not finished within the flow's lifetime is gone, session row and all.
+            session.set_expiry(Some(tower_sessions::Expiry::AtDateTime(
+                tower_sessions::cookie::time::OffsetDateTime::now_utc()
+                    + tower_sessions::cookie::time::Duration::seconds(crate::oidc::FLOW_TTL_SECS),
+            )));
             if let Err(e) = session.insert(PENDING_LOGIN_KEY, pending).await {
                 return session_failed(e);
             }
-            Redirect::to(url.as_str()).into_response()
+            let mut response = Redirect::to(url.as_str()).into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                next_cookie(Some(next), state.secure_cookies),
+            );
+            response
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot start OpenID Connect sign-in");
@@ -113,6 +175,7 @@ pub struct CallbackQuery {
 async fn callback(
     State(state): State<AuthState>,
     session: Session,
+    headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     let Some(oidc) = &state.oidc else {
@@ -140,7 +203,7 @@ async fn callback(
             "This sign-in was not started here or has expired. Please start again.",
         );
     };
-    let next = pending.next.clone();
+    let next = next_from_cookie(&headers);
     let (identity, raw_id_token) = match oidc.finish(pending, &returned_state, &code).await {
         Ok(done) => done,
         Err(OidcError::Unreachable(e)) => {
@@ -176,11 +239,17 @@ async fn callback(
             }
         }
     };
-    if let Err(e) = session::sign_in(&session, user.id, Some(raw_id_token)).await {
+    if let Err(e) =
+        session::sign_in(&session, &state.app.settings, user.id, Some(raw_id_token)).await
+    {
         return session_failed(e);
     }
     tracing::info!(user = %user.id.0, platform_admin = user.is_platform_admin, "signed in with OpenID Connect");
-    Redirect::to(&next).into_response()
+    let mut response = Redirect::to(&next).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, next_cookie(None, state.secure_cookies));
+    response
 }
 
 /// `POST /auth/logout`: ends the Roster session, then the Keycloak session.
@@ -201,6 +270,8 @@ async fn logout(State(state): State<AuthState>, session: Session) -> Response {
 #[derive(Deserialize)]
 pub struct EmailForm {
     token: String,
+    /// Where the link said to go afterwards.
+    next: Option<String>,
 }
 
 /// `POST /auth/email`: redeems an emailed sign-in link.
@@ -209,8 +280,9 @@ async fn email_sign_in(
     session: Session,
     Form(form): Form<EmailForm>,
 ) -> Response {
-    match session::sign_in_with_email_token(&state.app, &session, &form.token).await {
-        Ok(next) => Redirect::to(&next).into_response(),
+    let next = form.next.as_deref().and_then(local_path).unwrap_or("/");
+    match app::auth::sign_in_with_email_token(&state.app, &session, &form.token).await {
+        Ok(()) => Redirect::to(next).into_response(),
         Err(app::error::AppError::Invalid { .. }) => {
             Redirect::to("/sign-in?error=link").into_response()
         }

@@ -33,6 +33,8 @@ pub enum MailConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: SecretString,
+    /// Most connections this server opens to PostgreSQL.
+    pub db_max_connections: u32,
     pub public_url: Url,
     pub bind: SocketAddr,
     pub oidc: Option<OidcConfig>,
@@ -214,20 +216,45 @@ impl Config {
                 "ROSTER_EMAIL_LOGIN=off needs ROSTER_OIDC_ISSUER, or nobody could sign in".into(),
             ));
         }
-        let mail = match vars.get("ROSTER_SMTP_URL") {
-            Some(url) => {
-                if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                    return Err(ConfigError(
-                        "ROSTER_SMTP_URL must start with smtp:// or smtps://".into(),
-                    ));
-                }
-                MailConfig::Smtp(url.into())
+        let production = vars.get("LEPTOS_ENV").is_some_and(|e| {
+            e.eq_ignore_ascii_case("prod") || e.eq_ignore_ascii_case("production")
+        });
+        let smtp_url = vars.get("ROSTER_SMTP_URL");
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError(
+                    "ROSTER_SMTP_URL must start with smtp:// or smtps://".into(),
+                ));
             }
-            None => MailConfig::Folder(
+        }
+        let folder = || {
+            MailConfig::Folder(
                 vars.get("ROSTER_MAIL_DIR")
                     .unwrap_or_else(|| ".roster/mail".into())
                     .into(),
-            ),
+            )
+        };
+        let mail = match (vars.get("ROSTER_MAIL_TRANSPORT").as_deref(), smtp_url) {
+            (Some("folder"), _) => folder(),
+            (Some("smtp") | None, Some(url)) => MailConfig::Smtp(url.into()),
+            (Some("smtp"), None) => {
+                return Err(ConfigError(
+                    "ROSTER_SMTP_URL is missing: ROSTER_MAIL_TRANSPORT=smtp needs the mail server's URL".into(),
+                ))
+            }
+            (None, None) if production => {
+                return Err(ConfigError(
+                    "ROSTER_SMTP_URL is missing: in production (LEPTOS_ENV=PROD) Roster sends mail by SMTP. \
+                     Set ROSTER_SMTP_URL, or ROSTER_MAIL_TRANSPORT=folder to keep mail in ROSTER_MAIL_DIR"
+                        .into(),
+                ))
+            }
+            (None, None) => folder(),
+            (Some(other), _) => {
+                return Err(ConfigError(format!(
+                    "ROSTER_MAIL_TRANSPORT must be smtp or folder, not {other:?}"
+                )))
+            }
         };
         let mail_from = vars
             .get("ROSTER_MAIL_FROM")
@@ -243,7 +270,7 @@ impl Config {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let email = app::auth::db::normalize_email(raw).map_err(|_| {
+            let email = app::mail::normalize_email(raw).map_err(|_| {
                 ConfigError(format!(
                     "ROSTER_ADMIN_EMAILS has an invalid address: {raw:?}"
                 ))
@@ -251,9 +278,7 @@ impl Config {
             admin_emails.push(email);
         }
         let json_logs = match vars.get("ROSTER_LOG_FORMAT").as_deref() {
-            None => vars.get("LEPTOS_ENV").is_some_and(|e| {
-                e.eq_ignore_ascii_case("prod") || e.eq_ignore_ascii_case("production")
-            }),
+            None => production,
             Some("json") => true,
             Some("text") => false,
             Some(other) => {
@@ -264,6 +289,7 @@ impl Config {
         };
         Ok(Self {
             database_url: database_url.into(),
+            db_max_connections: number(vars, "ROSTER_DB_MAX_CONNECTIONS", 20, 1..=1000)? as u32,
             public_url,
             bind,
             oidc,
@@ -292,7 +318,7 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::{Config, Vars};
+    use super::{Config, MailConfig, Vars};
 
     const BASE: [(&str, &str); 2] = [
         ("DATABASE_URL", "postgres://db/roster"),
@@ -320,6 +346,34 @@ mod tests {
             (c.session_idle_minutes, c.session_max_days),
             (7 * 24 * 60, 30)
         );
+        assert_eq!(c.db_max_connections, 20);
+        assert!(
+            matches!(c.mail, MailConfig::Folder(_)),
+            "development keeps mail in a folder"
+        );
+    }
+
+    #[test]
+    fn production_sends_mail_by_smtp_unless_the_folder_is_asked_for() {
+        let c = config(&[
+            ("LEPTOS_ENV", "PROD"),
+            ("ROSTER_SMTP_URL", "smtp://mail.example.org:25"),
+            ("ROSTER_DB_MAX_CONNECTIONS", "50"),
+        ])
+        .unwrap();
+        assert!(matches!(c.mail, MailConfig::Smtp(_)));
+        assert!(c.json_logs);
+        assert_eq!(c.db_max_connections, 50);
+        let c = config(&[
+            ("LEPTOS_ENV", "PROD"),
+            ("ROSTER_MAIL_TRANSPORT", "folder"),
+            ("ROSTER_MAIL_DIR", "/var/mail/roster"),
+        ])
+        .unwrap();
+        match c.mail {
+            MailConfig::Folder(dir) => assert_eq!(dir, std::path::Path::new("/var/mail/roster")),
+            MailConfig::Smtp(_) => panic!("the folder was asked for"),
+        }
     }
 
     #[test]
@@ -370,6 +424,20 @@ mod tests {
             ),
             (&[("LEPTOS_SITE_ADDR", "localhost")], "LEPTOS_SITE_ADDR"),
             (&[("ROSTER_LOG_FORMAT", "xml")], "ROSTER_LOG_FORMAT"),
+            (
+                &[("ROSTER_DB_MAX_CONNECTIONS", "0")],
+                "ROSTER_DB_MAX_CONNECTIONS",
+            ),
+            (
+                &[("ROSTER_DB_MAX_CONNECTIONS", "many")],
+                "ROSTER_DB_MAX_CONNECTIONS",
+            ),
+            (
+                &[("ROSTER_MAIL_TRANSPORT", "pigeon")],
+                "ROSTER_MAIL_TRANSPORT",
+            ),
+            (&[("ROSTER_MAIL_TRANSPORT", "smtp")], "ROSTER_SMTP_URL"),
+            (&[("LEPTOS_ENV", "PROD")], "ROSTER_SMTP_URL"),
         ];
         for (extra, name) in cases {
             let err = config(extra).unwrap_err();

@@ -41,7 +41,7 @@ pub struct StartError(pub String);
 /// Connects to Postgres and applies pending migrations.
 pub async fn connect(config: &Config) -> Result<PgPool, StartError> {
     let pool = PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(config.db_max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect(config.database_url.expose_secret())
         .await
@@ -98,6 +98,7 @@ pub async fn build(
         email_login_enabled: config.email_login,
         admin_emails,
         session_max_age: chrono::Duration::days(config.session_max_days),
+        session_idle: chrono::Duration::minutes(config.session_idle_minutes),
         demo_accounts,
         trust_forwarded_for: config.trust_forwarded_for,
     };
@@ -118,6 +119,8 @@ pub async fn build(
         None => None,
     };
 
+    // Not `Expiry::OnInactivity`, which writes the session back on every request: a signed-in
+    // session gets its expiry from `access::session`, renewed every few minutes.
     let store = PostgresStore::new(pool.clone());
     let sessions = SessionManagerLayer::new(store)
         .with_name("roster_session")
@@ -125,15 +128,14 @@ pub async fn build(
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies())
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::minutes(config.session_idle_minutes),
-        ));
+        .with_expiry(Expiry::OnSessionEnd);
 
     let routes = generate_route_list(app::App);
     let origin = csrf::AllowedOrigin(config.public_url.origin().ascii_serialization());
     let auth_state = auth_routes::AuthState {
         app: state.clone(),
         oidc,
+        secure_cookies: config.secure_cookies(),
     };
     let router = Router::new()
         .leptos_routes(&state, routes, {

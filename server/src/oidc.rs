@@ -31,7 +31,7 @@ pub const PLATFORM_ADMIN_ROLE: &str = "roster-admin";
 /// Provider metadata and keys are fetched again after this long (Keycloak rotates keys).
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// A sign-in started but not finished within this long must start again.
-const FLOW_TTL_SECS: i64 = 15 * 60;
+pub const FLOW_TTL_SECS: i64 = 15 * 60;
 
 /// Keycloak's `realm_access` claim.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -69,7 +69,6 @@ pub struct PendingLogin {
     pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
-    pub next: String,
     pub started_at: i64,
 }
 
@@ -163,7 +162,7 @@ impl Oidc {
     }
 
     /// Starts a sign-in: the provider URL to send the browser to, and what the session keeps.
-    pub async fn begin(&self, next: &str) -> Result<(url::Url, PendingLogin), OidcError> {
+    pub async fn begin(&self) -> Result<(url::Url, PendingLogin), OidcError> {
         let meta = self.metadata(false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = self
@@ -181,7 +180,6 @@ impl Oidc {
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
-            next: next.to_string(),
             started_at: chrono::Utc::now().timestamp(),
         };
         Ok((url, pending))
@@ -244,6 +242,8 @@ impl Oidc {
             .email()
             .map(|e| e.as_str().to_string())
             .unwrap_or_default();
+        // Only a verified address may match an invitation (a provider may let people type any).
+        let email_verified = id_claims.email_verified().unwrap_or(false);
         let name = id_claims
             .name()
             .and_then(|n| n.get(None))
@@ -258,6 +258,7 @@ impl Oidc {
             issuer: self.config.issuer.clone(),
             subject: id_claims.subject().as_str().to_string(),
             email,
+            email_verified,
             name,
             is_platform_admin: roles.iter().any(|r| r == PLATFORM_ADMIN_ROLE),
         };

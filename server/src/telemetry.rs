@@ -35,5 +35,34 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
         .get::<RequestId>()
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path())
+    let path = redact_path(request.uri().path());
+    tracing::info_span!("request", request_id = %request_id, method = %request.method(), %path)
+}
+
+/// Paths that carry a secret token (invitation links), with the token replaced: request logs
+/// never hold one. (Query strings, where sign-in links keep theirs, are not logged at all.)
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/invitations/") {
+        Some(token) if !token.is_empty() => "/invitations/[redacted]".into(),
+        _ => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn invitation_tokens_are_redacted_from_logged_paths() {
+        assert_eq!(
+            redact_path("/invitations/s3cret-token"),
+            "/invitations/[redacted]"
+        );
+        assert_eq!(redact_path("/invitations/"), "/invitations/");
+        assert_eq!(
+            redact_path("/s/harbour/invitations"),
+            "/s/harbour/invitations"
+        );
+        assert_eq!(redact_path("/me"), "/me");
+    }
 }

@@ -2,18 +2,17 @@
 
 use sqlx::PgConnection;
 
-use super::{AuditEntry, AuditLog, AUDIT_PAGE_SIZE};
-use crate::auth::UserId;
+use super::{AuditAction, AuditEntry, AuditLog, AUDIT_PAGE_SIZE};
+use crate::access::AdminReader;
 use crate::error::AppResult;
-use crate::members::MembershipRole;
-use crate::societies::SocietyId;
+use crate::ids::{SocietyId, UserId};
 
 /// Records one change by `actor`, inside the caller's transaction so it lands with the change.
 pub async fn record(
     conn: &mut PgConnection,
     society_id: Option<SocietyId>,
     actor: UserId,
-    action: &str,
+    action: AuditAction,
     subject_id: Option<String>,
     details: serde_json::Value,
 ) -> AppResult<()> {
@@ -21,7 +20,7 @@ pub async fn record(
         "insert into audit_log (society_id, actor_id, action, subject_id, details) values ($1, $2, $3, $4, $5)",
         society_id as Option<SocietyId>,
         actor as UserId,
-        action,
+        action as AuditAction,
         subject_id,
         details,
     )
@@ -30,25 +29,22 @@ pub async fn record(
     Ok(())
 }
 
-/// Society admins: one page of `society`'s audit log, newest first, older than `before`.
+/// Society admins: one page of the society's audit log, newest first, older than `before`.
 pub async fn list(
     conn: &mut PgConnection,
-    society: SocietyId,
-    actor: UserId,
+    admin: &AdminReader,
     before: Option<i64>,
 ) -> AppResult<AuditLog> {
-    crate::members::db::require_role(&mut *conn, society, actor, MembershipRole::Admin).await?;
     let rows = sqlx::query!(
         r#"select a.id, a.created_at as "at: chrono::DateTime<chrono::Utc>", actor.name as "actor?",
-                  a.action, subject.name as "subject?", a.details
+                  a.action as "action: AuditAction", subject.name as "subject?", a.details
              from audit_log a
              left join users actor on actor.id = a.actor_id
-             left join users subject on subject.id::text = a.subject_id
-                                    and a.action like 'membership.%' and a.subject_id <> a.actor_id::text
+             left join users subject on subject.id::text = a.subject_id and a.subject_id <> a.actor_id::text
             where a.society_id = $1 and ($2::bigint is null or a.id < $2)
             order by a.id desc
             limit $3"#,
-        society as SocietyId,
+        admin.society() as SocietyId,
         before,
         AUDIT_PAGE_SIZE + 1,
     )
@@ -63,8 +59,8 @@ pub async fn list(
             at: r.at,
             actor: r.actor,
             detail: summarize(&r.details),
+            subject: r.subject.filter(|_| r.action.subject_is_person()),
             action: r.action,
-            subject: r.subject,
         })
         .collect();
     let next_before = more.then(|| entries.last().map(|e| e.id)).flatten();

@@ -1,5 +1,6 @@
 //! The audit log: who changed what, and when. Written by the domain in the same transaction
-//! as each change; read by the society's admins.
+//! as each change; read by the society's admins. Names no feature: the actions are its own
+//! vocabulary.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,153 @@ pub use views::AuditLogPage;
 /// Entries per page of the audit log.
 pub const AUDIT_PAGE_SIZE: i64 = 50;
 
+/// Everything that is recorded. The database type `audit_action` holds the same values (see
+/// `as_str`, the one place that names them); a new action is added to both, and `describe`
+/// must then say what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    SocietyCreated,
+    SocietySettingsChanged,
+    MembershipRequested,
+    MembershipWithdrawn,
+    MembershipLeft,
+    MembershipApproved,
+    MembershipRejected,
+    MembershipRoleChanged,
+    MembershipSuspended,
+    MembershipReinstated,
+    MembershipRemoved,
+    InvitationCreated,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationAccepted,
+}
+
+impl AuditAction {
+    pub const ALL: [Self; 15] = [
+        Self::SocietyCreated,
+        Self::SocietySettingsChanged,
+        Self::MembershipRequested,
+        Self::MembershipWithdrawn,
+        Self::MembershipLeft,
+        Self::MembershipApproved,
+        Self::MembershipRejected,
+        Self::MembershipRoleChanged,
+        Self::MembershipSuspended,
+        Self::MembershipReinstated,
+        Self::MembershipRemoved,
+        Self::InvitationCreated,
+        Self::InvitationResent,
+        Self::InvitationRevoked,
+        Self::InvitationAccepted,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// The stored name, like `membership.approved` (also the page's `data-action`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SocietyCreated => "society.created",
+            Self::SocietySettingsChanged => "society.settings_changed",
+            Self::MembershipRequested => "membership.requested",
+            Self::MembershipWithdrawn => "membership.withdrawn",
+            Self::MembershipLeft => "membership.left",
+            Self::MembershipApproved => "membership.approved",
+            Self::MembershipRejected => "membership.rejected",
+            Self::MembershipRoleChanged => "membership.role_changed",
+            Self::MembershipSuspended => "membership.suspended",
+            Self::MembershipReinstated => "membership.reinstated",
+            Self::MembershipRemoved => "membership.removed",
+            Self::InvitationCreated => "invitation.created",
+            Self::InvitationResent => "invitation.resent",
+            Self::InvitationRevoked => "invitation.revoked",
+            Self::InvitationAccepted => "invitation.accepted",
+        }
+    }
+
+    /// Whether the entry's subject is a person (named in the log), not a society or an
+    /// invitation.
+    pub fn subject_is_person(self) -> bool {
+        matches!(
+            self,
+            Self::MembershipApproved
+                | Self::MembershipRejected
+                | Self::MembershipRoleChanged
+                | Self::MembershipSuspended
+                | Self::MembershipReinstated
+                | Self::MembershipRemoved
+        )
+    }
+
+    /// The action as a phrase between the actor and the subject: "Ada *approved the request
+    /// of* Mia".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::SocietyCreated => "created the society",
+            Self::SocietySettingsChanged => "changed the society's settings",
+            Self::MembershipRequested => "asked to join",
+            Self::MembershipWithdrawn => "withdrew their request",
+            Self::MembershipLeft => "left the society",
+            Self::MembershipApproved => "approved the request of",
+            Self::MembershipRejected => "rejected the request of",
+            Self::MembershipRoleChanged => "changed the role of",
+            Self::MembershipSuspended => "suspended",
+            Self::MembershipReinstated => "reinstated",
+            Self::MembershipRemoved => "removed",
+            Self::InvitationCreated => "sent an invitation",
+            Self::InvitationResent => "sent an invitation again",
+            Self::InvitationRevoked => "revoked an invitation",
+            Self::InvitationAccepted => "accepted an invitation",
+        }
+    }
+}
+
+impl Serialize for AuditAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditAction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown audit action {name:?}")))
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod sql {
+    use sqlx::encode::IsNull;
+    use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+    use sqlx::{Decode, Encode, Postgres, Type};
+
+    use super::AuditAction;
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    impl Type<Postgres> for AuditAction {
+        fn type_info() -> PgTypeInfo {
+            PgTypeInfo::with_name("audit_action")
+        }
+    }
+
+    impl Encode<'_, Postgres> for AuditAction {
+        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxError> {
+            <&str as Encode<Postgres>>::encode(self.as_str(), buf)
+        }
+    }
+
+    impl Decode<'_, Postgres> for AuditAction {
+        fn decode(value: PgValueRef<'_>) -> Result<Self, BoxError> {
+            let name = <&str as Decode<Postgres>>::decode(value)?;
+            AuditAction::parse(name).ok_or_else(|| format!("unknown audit action {name:?}").into())
+        }
+    }
+}
+
 /// One recorded change, as an admin reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -24,8 +172,7 @@ pub struct AuditEntry {
     pub at: chrono::DateTime<chrono::Utc>,
     /// Who did it (their current name; `None` once their account is gone).
     pub actor: Option<String>,
-    /// What was done, like `membership.approved`.
-    pub action: String,
+    pub action: AuditAction,
     /// The person it was done to, when it was done to a person.
     pub subject: Option<String>,
     /// The reason, the old and new values, the address invited: what the change carried.
@@ -40,32 +187,32 @@ pub struct AuditLog {
     pub next_before: Option<i64>,
 }
 
-/// The audit action as a phrase: "Ada approved the request of Mia".
-pub fn describe(action: &str) -> &'static str {
-    match action {
-        "society.created" => "created the society",
-        "society.settings_changed" => "changed the society's settings",
-        "membership.requested" => "asked to join",
-        "membership.withdrawn" => "withdrew their request",
-        "membership.left" => "left the society",
-        "membership.approved" => "approved the request of",
-        "membership.rejected" => "rejected the request of",
-        "membership.role_changed" => "changed the role of",
-        "membership.suspended" => "suspended",
-        "membership.reinstated" => "reinstated",
-        "membership.removed" => "removed",
-        "invitation.created" => "sent an invitation",
-        "invitation.revoked" => "revoked an invitation",
-        "invitation.accepted" => "accepted an invitation",
-        _ => "changed something",
-    }
-}
-
 /// Society admins: one page of their society's audit log, newest first, older than
 /// `before` (an entry id) when given.
 #[server(endpoint = "list_audit_log")]
 pub async fn list_audit_log(slug: String, before: Option<i64>) -> Result<AuditLog, AppError> {
-    let (me, state, society) = crate::societies::caller_in(&slug).await?;
+    let (me, state, society) = crate::access::caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    db::list(&mut conn, society, me.id, before).await
+    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    db::list(&mut conn, &admin, before).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction;
+
+    #[test]
+    fn stored_names_are_dotted_unique_and_read_back() {
+        let mut names: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert!(names.iter().all(|n| n.split_once('.').is_some()));
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(action));
+            let json = serde_json::to_string(&action).unwrap();
+            assert_eq!(json, format!("\"{}\"", action.as_str()));
+            assert_eq!(serde_json::from_str::<AuditAction>(&json).unwrap(), action);
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), AuditAction::ALL.len());
+    }
 }

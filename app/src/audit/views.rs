@@ -2,19 +2,19 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::{describe, list_audit_log};
-use crate::societies::use_society;
+use super::list_audit_log;
 use crate::ui::{date_time, ErrorPage};
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
-    let ctx = use_society();
+    let params = use_params_map();
+    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
     let query = use_query_map();
     let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
     let log = Resource::new(
-        move || (ctx.slug.get(), before()),
+        move || (slug.get(), before()),
         |(slug, before)| list_audit_log(slug, before),
     );
     view! {
@@ -28,7 +28,7 @@ pub fn AuditLogPage() -> impl IntoView {
                         Ok(log) => log,
                         Err(e) => return view! { <ErrorPage error=e/> }.into_any(),
                     };
-                    let slug = ctx.slug.get_untracked();
+                    let slug = slug.get_untracked();
                     let older = log.next_before.map(|id| format!("/s/{slug}/audit?before={id}"));
                     let newest = before().is_some().then(|| format!("/s/{slug}/audit"));
                     view! {
@@ -38,10 +38,10 @@ pub fn AuditLogPage() -> impl IntoView {
                             view! {
                                 <ol class="audit" aria-label="Changes, newest first">
                                     {log.entries.into_iter().map(|e| view! {
-                                        <li data-testid="audit-entry" data-action=e.action.clone()>
+                                        <li data-testid="audit-entry" data-action=e.action.as_str()>
                                             <time datetime=e.at.to_rfc3339()>{date_time(e.at)}</time>" "
                                             <strong>{e.actor.unwrap_or_else(|| "Someone".into())}</strong>" "
-                                            {describe(&e.action)}
+                                            {e.action.describe()}
                                             {e.subject.map(|s| view! { " "<strong>{s}</strong> })}
                                             {(!e.detail.is_empty()).then(|| view! { <span class="muted">" — "{e.detail}</span> })}
                                         </li>

@@ -1,12 +1,12 @@
 //! Users and email sign-in tokens.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
-use super::{local_path, CurrentUser, UserId};
+use crate::access::CurrentUser;
 use crate::error::{AppError, AppResult};
+use crate::ids::UserId;
+use crate::mail::normalize_email;
+use crate::secret::{hash_token, new_token};
 
 /// The issuer recorded for people who sign in by email link.
 pub const EMAIL_ISSUER: &str = "roster:email";
@@ -26,47 +26,15 @@ pub struct Identity {
     pub issuer: String,
     pub subject: String,
     pub email: String,
+    /// The provider vouches that the address is the person's (OIDC `email_verified`).
+    pub email_verified: bool,
     pub name: String,
     pub is_platform_admin: bool,
 }
 
-/// A redeemed sign-in link.
-#[derive(Debug, Clone)]
-pub struct RedeemedToken {
-    pub email: String,
-    pub next: String,
-}
-
-/// Normalises and checks an email address typed by a person.
-pub fn normalize_email(raw: &str) -> AppResult<String> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.len() <= MAX_EMAIL_LEN
-        && email.parse::<lettre::Address>().is_ok()
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::invalid(
-            "email",
-            "Please enter a valid email address, like name@example.org.",
-        ))
-    }
-}
-
-/// The SHA-256 of a link's secret: what the database keeps instead of the secret.
-pub fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// A new 256-bit secret for a link, URL-safe.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// Anyone: finds the user for an identity (issuer + subject) or creates it; refreshes the
-/// email, name and platform-admin flag from the identity provider.
+/// email (and whether it is verified), name and platform-admin flag from the identity
+/// provider.
 #[tracing::instrument(skip_all, fields(issuer = %identity.issuer))]
 pub async fn upsert_identity(
     conn: &mut PgConnection,
@@ -82,15 +50,16 @@ pub async fn upsert_identity(
         .collect();
     let user = sqlx::query_as!(
         CurrentUser,
-        r#"insert into users (issuer, subject, email, name, is_platform_admin, last_login_at)
-           values ($1, $2, $3, $4, $5, now())
+        r#"insert into users (issuer, subject, email, email_verified, name, is_platform_admin, last_login_at)
+           values ($1, $2, $3, $4, $5, $6, now())
            on conflict on constraint users_identity_key do update
-              set email = excluded.email, name = excluded.name,
+              set email = excluded.email, email_verified = excluded.email_verified, name = excluded.name,
                   is_platform_admin = excluded.is_platform_admin, last_login_at = now()
-           returning id as "id: UserId", name, email, is_platform_admin"#,
+           returning id as "id: UserId", name, email, email_verified, is_platform_admin"#,
         identity.issuer,
         identity.subject,
         email,
+        identity.email_verified && !email.is_empty(),
         name,
         identity.is_platform_admin,
     )
@@ -108,28 +77,16 @@ pub async fn upsert_email_user(
 ) -> AppResult<CurrentUser> {
     let user = sqlx::query_as!(
         CurrentUser,
-        r#"insert into users (issuer, subject, email, name, is_platform_admin, last_login_at)
-           values ($1, $2, $2, split_part($2, '@', 1), $3, now())
+        r#"insert into users (issuer, subject, email, email_verified, name, is_platform_admin, last_login_at)
+           values ($1, $2, $2, true, split_part($2, '@', 1), $3, now())
            on conflict on constraint users_identity_key do update
               set is_platform_admin = excluded.is_platform_admin, last_login_at = now()
-           returning id as "id: UserId", name, email, is_platform_admin"#,
+           returning id as "id: UserId", name, email, email_verified, is_platform_admin"#,
         EMAIL_ISSUER,
         email,
         is_platform_admin,
     )
     .fetch_one(conn)
-    .await?;
-    Ok(user)
-}
-
-/// The user with this id, if any.
-pub async fn find_user(pool: &PgPool, id: UserId) -> AppResult<Option<CurrentUser>> {
-    let user = sqlx::query_as!(
-        CurrentUser,
-        r#"select id as "id: UserId", name, email, is_platform_admin from users where id = $1"#,
-        id as UserId,
-    )
-    .fetch_optional(pool)
     .await?;
     Ok(user)
 }
@@ -140,11 +97,9 @@ pub async fn find_user(pool: &PgPool, id: UserId) -> AppResult<Option<CurrentUse
 pub async fn create_email_token(
     conn: &mut PgConnection,
     raw_email: &str,
-    next: &str,
     client: &str,
 ) -> AppResult<String> {
     let email = normalize_email(raw_email)?;
-    let next = local_path(next).unwrap_or("/");
     // Serialise requests for the same address so the limit holds under concurrency.
     sqlx::query!(
         "select pg_advisory_xact_lock(hashtextextended($1, 42))",
@@ -169,11 +124,10 @@ pub async fn create_email_token(
     }
     let token = new_token();
     sqlx::query!(
-        r#"insert into email_login_tokens (token_hash, email, next_path, client_address, expires_at)
-           values ($1, $2, $3, $4, now() + make_interval(mins => $5::int))"#,
+        r#"insert into email_login_tokens (token_hash, email, client_address, expires_at)
+           values ($1, $2, $3, now() + make_interval(mins => $4::int))"#,
         hash_token(&token),
         email,
-        next,
         client,
         EMAIL_TOKEN_MINUTES as i32,
     )
@@ -182,21 +136,18 @@ pub async fn create_email_token(
     Ok(token)
 }
 
-/// Anyone holding a link: marks its token used, once, if it has not expired.
+/// Anyone holding a link: marks its token used, once, if it has not expired; returns the
+/// address it was sent to.
 #[tracing::instrument(skip_all)]
-pub async fn redeem_email_token(conn: &mut PgConnection, token: &str) -> AppResult<RedeemedToken> {
-    let row = sqlx::query!(
+pub async fn redeem_email_token(conn: &mut PgConnection, token: &str) -> AppResult<String> {
+    sqlx::query_scalar!(
         r#"update email_login_tokens set used_at = now()
             where token_hash = $1 and used_at is null and expires_at > now()
-        returning email, next_path"#,
+        returning email"#,
         hash_token(token.trim()),
     )
     .fetch_optional(conn)
-    .await?;
-    row.map(|r| RedeemedToken {
-        email: r.email,
-        next: r.next_path,
-    })
+    .await?
     .ok_or_else(|| {
         AppError::invalid(
             "token",

@@ -1,41 +1,17 @@
-//! Who is asking: the signed-in user, sign-in by email link, and the sign-in options.
+//! Signing in: the sign-in pages, sign-in by email link, and the users Keycloak and email
+//! links vouch for. (Who is asking, once signed in, is `access`.)
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::state::DemoAccount;
 
 #[cfg(feature = "ssr")]
 pub mod db;
-#[cfg(feature = "ssr")]
-pub mod session;
 mod views;
 
 pub use views::{EmailSignInPage, SignInPage};
-
-/// A user's id in Roster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
-pub struct UserId(pub Uuid);
-
-/// The signed-in person, as every page and server function sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CurrentUser {
-    pub id: UserId,
-    pub name: String,
-    pub email: String,
-    /// Realm role `roster-admin` (or a configured admin email): may create societies.
-    pub is_platform_admin: bool,
-}
-
-/// A demo account named on the sign-in page of a demo installation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DemoAccount {
-    pub email: String,
-    pub name: String,
-    pub role: String,
-}
 
 /// How people can sign in on this installation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,46 +21,6 @@ pub struct SignInOptions {
     pub demo_accounts: Vec<DemoAccount>,
     /// Where development mail ends up, shown to newcomers of a demo installation.
     pub dev_mail_folder: Option<String>,
-}
-
-/// Longest `next` path we keep across a sign-in.
-const MAX_NEXT_LEN: usize = 512;
-
-/// `next` if it is a path on this site (`/...`), never another site (`//evil`, `https://...`).
-pub fn local_path(next: &str) -> Option<&str> {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && next.len() <= MAX_NEXT_LEN
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control);
-    ok.then_some(next)
-}
-
-/// The sign-in page's address, coming back to `next` afterwards.
-pub fn sign_in_href(next: &str) -> String {
-    match local_path(next) {
-        Some(next) if next != "/" => format!("/sign-in?next={}", encode_query_value(next)),
-        _ => "/sign-in".to_string(),
-    }
-}
-
-/// Percent-encodes a query parameter value (RFC 3986 unreserved characters stay).
-pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The signed-in user, or `None` for a visitor.
-#[server(endpoint = "current_user")]
-pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
-    session::current_user().await
 }
 
 /// How this installation lets people sign in.
@@ -99,22 +35,25 @@ pub async fn get_sign_in_options() -> Result<SignInOptions, AppError> {
     })
 }
 
-/// Emails a single-use sign-in link (valid 15 minutes) to `email`.
+/// Emails a single-use sign-in link (valid 15 minutes) to `email`. The link itself carries
+/// `next`, the page to return to, so nothing but the token's hash is stored.
 #[server(endpoint = "request_email_link")]
 #[tracing::instrument(skip_all)]
 pub async fn request_email_link(email: String, next: Option<String>) -> Result<(), AppError> {
+    use crate::paths::{encode_query_value, local_path};
     let state = crate::state::state()?;
     if !state.settings.email_login_enabled {
         return Err(AppError::Forbidden);
     }
-    let client = session::client_address(&state).await;
-    let next = next.as_deref().and_then(local_path).unwrap_or("/");
+    let client = crate::access::session::client_address(&state).await;
     let mut tx = state.pool.begin().await?;
-    let token = db::create_email_token(&mut tx, &email, next, &client).await?;
+    let token = db::create_email_token(&mut tx, &email, &client).await?;
     tx.commit().await?;
-    let link = state
-        .settings
-        .link(&format!("/sign-in/email?token={token}"));
+    let mut path = format!("/sign-in/email?token={token}");
+    if let Some(next) = next.as_deref().and_then(local_path).filter(|n| *n != "/") {
+        path.push_str(&format!("&next={}", encode_query_value(next)));
+    }
+    let link = state.settings.link(&path);
     state
         .mailer
         .send(crate::mail::Email {
@@ -129,5 +68,23 @@ pub async fn request_email_link(email: String, next: Option<String>) -> Result<(
         .await
 }
 
-#[cfg(test)]
-mod tests;
+/// Redeems an emailed sign-in token and signs its owner in.
+#[cfg(feature = "ssr")]
+#[tracing::instrument(skip_all)]
+pub async fn sign_in_with_email_token(
+    state: &crate::state::AppState,
+    session: &tower_sessions::Session,
+    token: &str,
+) -> crate::error::AppResult<()> {
+    if !state.settings.email_login_enabled {
+        return Err(AppError::Forbidden);
+    }
+    let mut tx = state.pool.begin().await?;
+    let email = db::redeem_email_token(&mut tx, token).await?;
+    let is_admin = state.settings.admin_emails.contains(&email);
+    let user = db::upsert_email_user(&mut tx, &email, is_admin).await?;
+    tx.commit().await?;
+    crate::access::session::sign_in(session, &state.settings, user.id, None).await?;
+    tracing::info!(user = %user.id.0, "signed in by email link");
+    Ok(())
+}

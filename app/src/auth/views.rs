@@ -4,8 +4,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::{encode_query_value, get_sign_in_options, local_path, RequestEmailLink};
+use super::{get_sign_in_options, RequestEmailLink};
 use crate::error::AppError;
+use crate::paths::{encode_query_value, local_path};
 use crate::ui::ErrorPage;
 
 /// `/sign-in?next=/path`: Keycloak and/or an emailed link.
@@ -89,13 +90,16 @@ pub fn SignInPage() -> impl IntoView {
     }
 }
 
-/// `/sign-in/email?token=…`: the page an emailed link opens. Signing in takes a click (a
-/// POST), so mail scanners that follow links do not use up the single-use token.
+/// `/sign-in/email?token=…&next=…`: the page an emailed link opens. Signing in takes a click
+/// (a POST), so mail scanners that follow links do not use up the single-use token.
 #[component]
 pub fn EmailSignInPage() -> impl IntoView {
-    let token = use_query_map()
-        .with_untracked(|q| q.get("token"))
-        .unwrap_or_default();
+    let query = use_query_map();
+    let token = query.with_untracked(|q| q.get("token")).unwrap_or_default();
+    let next = query
+        .with_untracked(|q| q.get("next"))
+        .and_then(|n| local_path(&n).map(str::to_string))
+        .unwrap_or_else(|| "/".into());
     if token.is_empty() {
         return view! { <ErrorPage error=AppError::NotFound/> }.into_any();
     }
@@ -105,6 +109,7 @@ pub fn EmailSignInPage() -> impl IntoView {
             <h1>"Finish signing in"</h1>
             <form method="post" action="/auth/email" class="stack">
                 <input type="hidden" name="token" value=token/>
+                <input type="hidden" name="next" value=next/>
                 <button type="submit" class="button primary">"Sign in to Roster"</button>
             </form>
         </section>

@@ -10,7 +10,7 @@ use super::{
     list_members, DirectoryEntry, DirectoryPage, MembershipRole, MembershipStatus, ReinstateMember,
     RemoveMember, SetMemberRole, SuspendMember, MAX_SEARCH_LEN, MAX_TEXT_LEN,
 };
-use crate::auth::encode_query_value;
+use crate::paths::encode_query_value;
 use crate::societies::use_society;
 use crate::ui::{ErrorPage, FormError};
 

@@ -3,53 +3,20 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::UserId;
-use crate::error::AppError;
-use crate::societies::SocietyId;
 #[cfg(feature = "ssr")]
-use crate::societies::{caller_in, society_id};
+use crate::access::{caller_in, lock_as_admin};
+use crate::access::{MembershipRole, MembershipStatus};
+use crate::error::AppError;
+use crate::ids::{SocietyId, UserId};
 
 mod directory_view;
-mod invitation_views;
 mod views;
 
 pub use directory_view::MembersPage;
-pub use invitation_views::{InvitationPage, InvitationsPage};
 pub use views::{MembershipPanel, RequestsPage};
 
 #[cfg(feature = "ssr")]
 pub mod db;
-#[cfg(feature = "ssr")]
-pub mod invitations;
-
-/// What a member may do in a society.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ssr",
-    derive(sqlx::Type),
-    sqlx(type_name = "membership_role", rename_all = "lowercase")
-)]
-#[serde(rename_all = "lowercase")]
-pub enum MembershipRole {
-    Member,
-    Trainer,
-    Admin,
-}
-
-/// Where a membership stands; only `Approved` counts as a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    feature = "ssr",
-    derive(sqlx::Type),
-    sqlx(type_name = "membership_status", rename_all = "lowercase")
-)]
-#[serde(rename_all = "lowercase")]
-pub enum MembershipStatus {
-    Pending,
-    Approved,
-    Rejected,
-    Suspended,
-}
 
 /// An admin's answer to a request to join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,63 +34,6 @@ pub const MAX_BULK: usize = 200;
 pub const MAX_SEARCH_LEN: usize = 100;
 /// Members per directory page.
 pub const DIRECTORY_PAGE_SIZE: u32 = 50;
-
-impl MembershipRole {
-    pub const ALL: [Self; 3] = [Self::Member, Self::Trainer, Self::Admin];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Member => "Member",
-            Self::Trainer => "Trainer",
-            Self::Admin => "Admin",
-        }
-    }
-
-    /// The name used in URLs and forms (`member`, `trainer`, `admin`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Member => "member",
-            Self::Trainer => "trainer",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-}
-
-impl MembershipStatus {
-    pub const ALL: [Self; 4] = [
-        Self::Approved,
-        Self::Pending,
-        Self::Suspended,
-        Self::Rejected,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::Approved => "Approved",
-            Self::Rejected => "Rejected",
-            Self::Suspended => "Suspended",
-        }
-    }
-
-    /// The name used in URLs and forms (`pending`, `approved`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Suspended => "suspended",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
 
 /// What deciding many requests at once did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,84 +88,6 @@ impl DirectoryPage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
-pub struct InvitationId(pub uuid::Uuid);
-
-/// Where an invitation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InvitationState {
-    Open,
-    Expired,
-    Accepted,
-    Revoked,
-}
-
-impl InvitationState {
-    pub fn of(
-        accepted: bool,
-        revoked: bool,
-        expires_at: chrono::DateTime<chrono::Utc>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Self {
-        if accepted {
-            Self::Accepted
-        } else if revoked {
-            Self::Revoked
-        } else if expires_at <= now {
-            Self::Expired
-        } else {
-            Self::Open
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Open => "Open",
-            Self::Expired => "Expired",
-            Self::Accepted => "Accepted",
-            Self::Revoked => "Revoked",
-        }
-    }
-}
-
-/// An invitation as the society's admins see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Invitation {
-    pub id: InvitationId,
-    pub email: String,
-    pub role: MembershipRole,
-    /// The inviting admin's name.
-    pub invited_by: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-    pub state: InvitationState,
-}
-
-/// An invitation as the person holding its link sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvitationDetails {
-    pub society_slug: String,
-    pub society_name: String,
-    pub email: String,
-    pub role: MembershipRole,
-    pub invited_by: Option<String>,
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-    pub state: InvitationState,
-}
-
-/// What the navigation of a society's pages shows to the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SocietyNav {
-    pub slug: String,
-    pub name: String,
-    /// The caller's role, when they are an approved member.
-    pub role: Option<MembershipRole>,
-    /// Requests waiting for a decision (admins only).
-    pub pending_requests: Option<i64>,
-}
-
 /// One of the signed-in user's memberships, with the society it is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MyMembership {
@@ -281,7 +113,7 @@ pub struct JoinRequest {
 /// The signed-in user's memberships, in every society.
 #[server(endpoint = "my_memberships")]
 pub async fn my_memberships() -> Result<Vec<MyMembership>, AppError> {
-    let me = crate::auth::session::require_user().await?;
+    let me = crate::access::session::require_user().await?;
     let state = crate::state::state()?;
     db::list_for_user(&state.pool, me.id).await
 }
@@ -289,34 +121,12 @@ pub async fn my_memberships() -> Result<Vec<MyMembership>, AppError> {
 /// The signed-in user's membership in the society `slug` (`None` for visitors and non-members).
 #[server(endpoint = "my_membership")]
 pub async fn get_my_membership(slug: String) -> Result<Option<MyMembership>, AppError> {
-    let Some(me) = crate::auth::session::current_user().await? else {
+    let Some(me) = crate::access::session::current_user().await? else {
         return Ok(None);
     };
     let state = crate::state::state()?;
-    let society = society_id(&state.pool, &slug).await?;
+    let society = crate::access::society_by_slug(&state.pool, &slug).await?;
     db::find_for_user(&state.pool, society, me.id).await
-}
-
-/// Everyone: the society's name and, for its members, what their navigation offers
-/// (with the number of waiting requests for admins).
-#[server(endpoint = "society_nav")]
-pub async fn get_society_nav(slug: String) -> Result<SocietyNav, AppError> {
-    let state = crate::state::state()?;
-    let society = crate::societies::db::find_by_slug(&state.pool, &slug)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let mut nav = SocietyNav {
-        slug: society.slug,
-        name: society.name,
-        role: None,
-        pending_requests: None,
-    };
-    let Some(me) = crate::auth::session::current_user().await? else {
-        return Ok(nav);
-    };
-    let mut conn = state.pool.acquire().await?;
-    (nav.role, nav.pending_requests) = db::standing(&mut conn, society.id, me.id).await?;
-    Ok(nav)
 }
 
 /// Signed-in users: asks to join the society `slug`, with an optional message.
@@ -358,7 +168,8 @@ pub async fn leave_society(slug: String) -> Result<(), AppError> {
 pub async fn list_requests(slug: String) -> Result<Vec<JoinRequest>, AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    db::list_pending(&mut conn, society, me.id).await
+    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    db::list_pending(&mut conn, &admin).await
 }
 
 /// Society admins: approves or rejects one pending request, with an optional reason.
@@ -372,10 +183,10 @@ pub async fn decide_request(
 ) -> Result<MembershipStatus, AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
+    let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let status = db::decide(
         &mut tx,
-        society,
-        me.id,
+        &admin,
         member,
         decision,
         reason.as_deref().unwrap_or(""),
@@ -397,10 +208,10 @@ pub async fn decide_requests(
 ) -> Result<BulkOutcome, AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
+    let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let outcome = db::decide_many(
         &mut tx,
-        society,
-        me.id,
+        &admin,
         &members,
         decision,
         reason.as_deref().unwrap_or(""),
@@ -422,13 +233,14 @@ pub async fn list_members(
 ) -> Result<DirectoryPage, AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
+    let staff = crate::access::require_staff(&mut conn, society, me.id).await?;
     let query = DirectoryQuery {
         q: q.unwrap_or_default(),
         role,
         status,
         page: page.unwrap_or(1),
     };
-    db::directory(&mut conn, society, me.id, &query).await
+    db::directory(&mut conn, &staff, &query).await
 }
 
 /// Society admins: makes a member a member, trainer or admin (not the last admin).
@@ -441,7 +253,8 @@ pub async fn set_member_role(
 ) -> Result<(), AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
-    db::set_role(&mut tx, society, me.id, member, role).await?;
+    let admin = lock_as_admin(&mut tx, society, me.id).await?;
+    db::set_role(&mut tx, &admin, member, role).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -456,14 +269,8 @@ pub async fn suspend_member(
 ) -> Result<(), AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
-    db::suspend(
-        &mut tx,
-        society,
-        me.id,
-        member,
-        reason.as_deref().unwrap_or(""),
-    )
-    .await?;
+    let admin = lock_as_admin(&mut tx, society, me.id).await?;
+    db::suspend(&mut tx, &admin, member, reason.as_deref().unwrap_or("")).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -474,7 +281,8 @@ pub async fn suspend_member(
 pub async fn reinstate_member(slug: String, member: UserId) -> Result<(), AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
-    db::reinstate(&mut tx, society, me.id, member).await?;
+    let admin = lock_as_admin(&mut tx, society, me.id).await?;
+    db::reinstate(&mut tx, &admin, member).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -489,91 +297,8 @@ pub async fn remove_member(
 ) -> Result<(), AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
-    db::remove(
-        &mut tx,
-        society,
-        me.id,
-        member,
-        reason.as_deref().unwrap_or(""),
-    )
-    .await?;
+    let admin = lock_as_admin(&mut tx, society, me.id).await?;
+    db::remove(&mut tx, &admin, member, reason.as_deref().unwrap_or("")).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// Society admins: invites `email` to join with `role` and emails them a single-use link.
-/// The email goes out before the invitation is saved: if it cannot be sent, nothing is kept.
-#[server(endpoint = "invite_member")]
-#[tracing::instrument(skip_all)]
-pub async fn invite_member(
-    slug: String,
-    email: String,
-    role: Option<MembershipRole>,
-) -> Result<Invitation, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
-    let mut tx = state.pool.begin().await?;
-    let created = invitations::create(
-        &mut tx,
-        society,
-        me.id,
-        &email,
-        role.unwrap_or(MembershipRole::Member),
-    )
-    .await?;
-    let link = state
-        .settings
-        .link(&format!("/invitations/{}", created.token));
-    state
-        .mailer
-        .send(invitations::email(&created, &me.name, &link))
-        .await
-        .map_err(|_| {
-            AppError::Conflict(
-                "The invitation email could not be sent, so no invitation was made. Please try again later."
-                    .into(),
-            )
-        })?;
-    crate::notifications::db::mark_sent(&mut tx, created.notification).await?;
-    tx.commit().await?;
-    Ok(created.invitation)
-}
-
-/// Society admins: the society's invitations, newest first.
-#[server(endpoint = "list_invitations")]
-pub async fn list_invitations(slug: String) -> Result<Vec<Invitation>, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
-    let mut conn = state.pool.acquire().await?;
-    invitations::list(&mut conn, society, me.id).await
-}
-
-/// Society admins: withdraws an open invitation; its link stops working.
-#[server(endpoint = "revoke_invitation")]
-#[tracing::instrument(skip_all)]
-pub async fn revoke_invitation(slug: String, invitation: InvitationId) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
-    let mut tx = state.pool.begin().await?;
-    invitations::revoke(&mut tx, society, me.id, invitation).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Anyone holding an invitation link: what it invites to.
-#[server(endpoint = "invitation")]
-pub async fn get_invitation(token: String) -> Result<InvitationDetails, AppError> {
-    let state = crate::state::state()?;
-    let mut conn = state.pool.acquire().await?;
-    invitations::details(&mut conn, &token).await
-}
-
-/// The invitee, signed in with the invited address: accepts, becoming an approved member.
-#[server(endpoint = "accept_invitation")]
-#[tracing::instrument(skip_all)]
-pub async fn accept_invitation(token: String) -> Result<String, AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let mut tx = state.pool.begin().await?;
-    let slug = invitations::accept(&mut tx, &token, &me).await?;
-    tx.commit().await?;
-    leptos_axum::redirect(&format!("/s/{slug}"));
-    Ok(slug)
 }

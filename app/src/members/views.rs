@@ -7,39 +7,36 @@ use super::{
     get_my_membership, list_requests, BulkOutcome, DecideRequest, DecideRequests, LeaveSociety,
     MembershipStatus, RequestMembership, WithdrawRequest, MAX_TEXT_LEN,
 };
-use crate::shell::use_user;
+use crate::access::use_user;
 use crate::societies::use_society;
-use crate::ui::{ErrorPage, FormError};
+use crate::ui::{plural, ErrorPage, FormError};
 
-/// The signed-in user's standing in a society, with the one action that fits it.
+/// The signed-in user's standing in the society of this page, with the one action that fits
+/// it.
 #[component]
-pub fn MembershipPanel(slug: String) -> impl IntoView {
+pub fn MembershipPanel() -> impl IntoView {
+    let ctx = use_society();
     let user = use_user();
     let join = ServerAction::<RequestMembership>::new();
     let withdraw = ServerAction::<WithdrawRequest>::new();
     let leave = ServerAction::<LeaveSociety>::new();
     let membership = Resource::new(
-        {
-            let slug = slug.clone();
-            move || {
-                (
-                    slug.clone(),
-                    join.version().get(),
-                    withdraw.version().get(),
-                    leave.version().get(),
-                )
-            }
+        move || {
+            (
+                ctx.slug.get(),
+                join.version().get(),
+                withdraw.version().get(),
+                leave.version().get(),
+            )
         },
         |(slug, ..)| get_my_membership(slug),
     );
     // Joining or leaving changes the society's tabs.
-    if let Some(society) = use_context::<crate::societies::SocietyContext>() {
-        Effect::new(move |_| {
-            if join.version().get() + withdraw.version().get() + leave.version().get() > 0 {
-                society.changed();
-            }
-        });
-    }
+    Effect::new(move |_| {
+        if join.version().get() + withdraw.version().get() + leave.version().get() > 0 {
+            ctx.changed();
+        }
+    });
     let error = Signal::derive(move || {
         join.value()
             .get()
@@ -54,10 +51,10 @@ pub fn MembershipPanel(slug: String) -> impl IntoView {
             <FormError error/>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || {
-                    let slug = slug.clone();
+                    let slug = ctx.slug.get_untracked();
                     Suspend::new(async move {
                         if !matches!(user.await, Ok(Some(_))) {
-                            let href = crate::auth::sign_in_href(&format!("/s/{slug}"));
+                            let href = crate::paths::sign_in_href(&format!("/s/{slug}"));
                             return view! { <p><a class="button primary" href=href>"Sign in to ask to join"</a></p> }.into_any();
                         }
                         let mine = match membership.await {
@@ -213,15 +210,6 @@ pub fn RequestsPage() -> impl IntoView {
                 .into_any()
             })}
         </Suspense>
-    }
-}
-
-/// "1 request", "3 requests".
-pub(crate) fn plural(n: u32, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
 

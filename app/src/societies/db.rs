@@ -2,11 +2,30 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use super::{JoinPolicy, NewSociety, Society, SocietyId, SocietySettings};
-use crate::auth::CurrentUser;
-use crate::auth::UserId;
+use super::{JoinPolicy, NewSociety, Society, SocietySettings, NAME_RULE, SLUG_RULE};
+use crate::access::{MembershipRole, PlatformAdmin, SocietyAdmin};
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
-use crate::members::{MembershipRole, MembershipStatus};
+use crate::ids::{SocietyId, UserId};
+
+/// The society constraints a caller's input can violate, with what they are told.
+fn constraint_message(name: &str) -> Option<AppError> {
+    Some(match name {
+        "societies_slug_key" => {
+            AppError::invalid("slug", "This address is already taken by another society.")
+        }
+        "societies_slug_format" => AppError::invalid("slug", SLUG_RULE),
+        "societies_name_length" => AppError::invalid("name", NAME_RULE),
+        "societies_description_length" => AppError::invalid(
+            "description",
+            format!(
+                "Please keep the description under {} characters.",
+                super::MAX_DESCRIPTION_LEN
+            ),
+        ),
+        _ => return None,
+    })
+}
 
 /// All IANA time zone names known to the server.
 pub fn time_zone_names() -> Vec<String> {
@@ -41,17 +60,14 @@ pub async fn find_by_slug(pool: &PgPool, slug: &str) -> AppResult<Option<Society
     Ok(row)
 }
 
-/// Platform admins only: creates the society, makes `actor` its first (approved) admin and
+/// Platform admins: creates the society, makes its creator the first (approved) admin and
 /// records both in the audit log, all in the caller's transaction.
-#[tracing::instrument(skip_all, fields(actor = %actor.id.0))]
+#[tracing::instrument(skip_all, fields(actor = %creator.user().0))]
 pub async fn create(
     conn: &mut PgConnection,
-    actor: &CurrentUser,
+    creator: &PlatformAdmin,
     new: NewSociety,
 ) -> AppResult<Society> {
-    if !actor.is_platform_admin {
-        return Err(AppError::Forbidden);
-    }
     let new = new.validated()?;
     check_time_zone(&new.time_zone)?;
     let society = sqlx::query_as!(
@@ -62,23 +78,25 @@ pub async fn create(
         new.slug,
         new.name,
         new.time_zone,
-        actor.id.0,
+        creator.user() as UserId,
     )
     .fetch_one(&mut *conn)
-    .await?;
-    crate::members::db::put(
-        &mut *conn,
-        society.id,
-        actor.id,
-        MembershipRole::Admin,
-        MembershipStatus::Approved,
+    .await
+    .map_err(|e| AppError::from_db(e, constraint_message))?;
+    sqlx::query!(
+        "insert into memberships (society_id, user_id, role, status, decided_by, decided_at)
+         values ($1, $2, $3, 'approved', $2, now())",
+        society.id as SocietyId,
+        creator.user() as UserId,
+        MembershipRole::Admin as MembershipRole,
     )
+    .execute(&mut *conn)
     .await?;
     crate::audit::record(
         &mut *conn,
         Some(society.id),
-        actor.id,
-        "society.created",
+        creator.user(),
+        AuditAction::SocietyCreated,
         Some(society.id.0.to_string()),
         serde_json::json!({ "slug": society.slug, "name": society.name, "time_zone": society.time_zone }),
     )
@@ -99,14 +117,13 @@ fn check_time_zone(name: &str) -> AppResult<()> {
 
 /// Society admins: changes the society's settings; the audit log records each changed field
 /// with its old and new value.
-#[tracing::instrument(skip_all, fields(society = %society.0))]
+#[tracing::instrument(skip_all, fields(society = %admin.society().0))]
 pub async fn update_settings(
     conn: &mut PgConnection,
-    society: SocietyId,
-    actor: UserId,
+    admin: &SocietyAdmin,
     settings: SocietySettings,
 ) -> AppResult<Society> {
-    crate::members::db::lock_as_admin(&mut *conn, society, actor).await?;
+    let society = admin.society();
     let new = settings.validated()?;
     check_time_zone(&new.time_zone)?;
     let old = sqlx::query_as!(
@@ -131,7 +148,8 @@ pub async fn update_settings(
         new.join_policy as JoinPolicy,
     )
     .fetch_one(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| AppError::from_db(e, constraint_message))?;
     let mut changes = serde_json::Map::new();
     let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
         if from != to {
@@ -158,12 +176,34 @@ pub async fn update_settings(
         crate::audit::record(
             &mut *conn,
             Some(society),
-            actor,
-            "society.settings_changed",
+            admin.user(),
+            AuditAction::SocietySettingsChanged,
             Some(society.0.to_string()),
             serde_json::Value::Object(changes),
         )
         .await?;
     }
     Ok(updated)
+}
+
+/// Anyone signed in: `user`'s role in `society` if they are an approved member, and for
+/// admins how many requests wait; one round trip for the navigation of every society page.
+pub async fn standing(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: UserId,
+) -> AppResult<(Option<MembershipRole>, Option<i64>)> {
+    let row = sqlx::query!(
+        r#"select m.role as "role: MembershipRole",
+                  case when m.role = 'admin' then
+                      (select count(*) from memberships p where p.society_id = $1 and p.status = 'pending')
+                  end as pending
+             from memberships m
+            where m.society_id = $1 and m.user_id = $2 and m.status = 'approved'"#,
+        society as SocietyId,
+        user as UserId,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map_or((None, None), |r| (Some(r.role), r.pending)))
 }

@@ -2,9 +2,10 @@
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::access::MembershipRole;
 use crate::error::AppError;
+use crate::ids::SocietyId;
 
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -13,10 +14,6 @@ mod views;
 pub use views::{
     use_society, HomePage, NewSocietyPage, SettingsPage, SocietyContext, SocietyLayout, SocietyPage,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
-pub struct SocietyId(pub Uuid);
 
 /// A society as everyone may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +58,17 @@ pub struct SocietySettings {
     pub description: String,
     pub time_zone: String,
     pub join_policy: JoinPolicy,
+}
+
+/// What the navigation of a society's pages shows to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocietyNav {
+    pub slug: String,
+    pub name: String,
+    /// The caller's role, when they are an approved member.
+    pub role: Option<MembershipRole>,
+    /// Requests waiting for a decision (admins only).
+    pub pending_requests: Option<i64>,
 }
 
 /// Longest society description.
@@ -185,6 +193,28 @@ pub async fn time_zone_names() -> Result<Vec<String>, AppError> {
     Ok(db::time_zone_names())
 }
 
+/// Everyone: the society's name and, for its members, what their navigation offers
+/// (with the number of waiting requests for admins).
+#[server(endpoint = "society_nav")]
+pub async fn get_society_nav(slug: String) -> Result<SocietyNav, AppError> {
+    let state = crate::state::state()?;
+    let society = db::find_by_slug(&state.pool, &slug)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut nav = SocietyNav {
+        slug: society.slug,
+        name: society.name,
+        role: None,
+        pending_requests: None,
+    };
+    let Some(me) = crate::access::session::current_user().await? else {
+        return Ok(nav);
+    };
+    let mut conn = state.pool.acquire().await?;
+    (nav.role, nav.pending_requests) = db::standing(&mut conn, society.id, me.id).await?;
+    Ok(nav)
+}
+
 /// Platform admins: creates a society and makes the caller its first admin.
 #[server(endpoint = "create_society")]
 #[tracing::instrument(skip_all)]
@@ -193,12 +223,13 @@ pub async fn create_society(
     slug: String,
     time_zone: String,
 ) -> Result<Society, AppError> {
-    let me = crate::auth::session::require_user().await?;
+    let me = crate::access::session::require_user().await?;
+    let creator = crate::access::require_platform_admin(&me)?;
     let state = crate::state::state()?;
     let mut tx = state.pool.begin().await?;
     let society = db::create(
         &mut tx,
-        &me,
+        &creator,
         NewSociety {
             name,
             slug,
@@ -211,27 +242,6 @@ pub async fn create_society(
     Ok(society)
 }
 
-/// The id of the society `slug` names; `NotFound` if none does.
-#[cfg(feature = "ssr")]
-pub(crate) async fn society_id(pool: &sqlx::PgPool, slug: &str) -> Result<SocietyId, AppError> {
-    Ok(db::find_by_slug(pool, slug)
-        .await?
-        .ok_or(AppError::NotFound)?
-        .id)
-}
-
-/// The signed-in caller, the server state and the society `slug` names: how every server
-/// function acting inside one society starts.
-#[cfg(feature = "ssr")]
-pub(crate) async fn caller_in(
-    slug: &str,
-) -> Result<(crate::auth::CurrentUser, crate::state::AppState, SocietyId), AppError> {
-    let me = crate::auth::session::require_user().await?;
-    let state = crate::state::state()?;
-    let society = society_id(&state.pool, slug).await?;
-    Ok((me, state, society))
-}
-
 /// Society admins: changes the society's name, description, time zone and join policy.
 #[server(endpoint = "update_society_settings")]
 #[tracing::instrument(skip_all)]
@@ -242,12 +252,12 @@ pub async fn update_society_settings(
     time_zone: String,
     join_policy: JoinPolicy,
 ) -> Result<Society, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, society) = crate::access::caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
+    let admin = crate::access::lock_as_admin(&mut tx, society, me.id).await?;
     let society = db::update_settings(
         &mut tx,
-        society,
-        me.id,
+        &admin,
         SocietySettings {
             name,
             description,

@@ -6,12 +6,12 @@ use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_params_map;
 
 use super::{
-    get_society, list_societies, slug_from_name, time_zone_names, CreateSociety, JoinPolicy,
-    UpdateSocietySettings,
+    get_society, get_society_nav, list_societies, slug_from_name, time_zone_names, CreateSociety,
+    JoinPolicy, SocietyNav, UpdateSocietySettings,
 };
+use crate::access::use_user;
+use crate::access::MembershipRole;
 use crate::error::AppError;
-use crate::members::{MembershipRole, SocietyNav};
-use crate::shell::use_user;
 use crate::ui::{ErrorPage, FormError};
 
 /// `/`: every society on this installation.
@@ -87,7 +87,7 @@ pub fn SocietyLayout() -> impl IntoView {
     provide_context(SocietyContext { slug, refresh });
     let nav = Resource::new(
         move || (slug.get(), refresh.get()),
-        |(slug, _)| crate::members::get_society_nav(slug),
+        |(slug, _)| get_society_nav(slug),
     );
     view! {
         <Transition fallback=|| ()>
@@ -126,14 +126,17 @@ fn SocietyTabs(nav: SocietyNav) -> impl IntoView {
     }
 }
 
-/// `/s/:slug`: a society's public page.
+/// `/s/:slug`: a society's public page; `children` (what a member may do here) follow the
+/// society's card.
 #[component]
-pub fn SocietyPage() -> impl IntoView {
+pub fn SocietyPage(children: ChildrenFn) -> impl IntoView {
     let ctx = use_society();
     let society = Resource::new(move || ctx.slug.get(), get_society);
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
                 match society.await {
                     Ok(s) => view! {
                         <Title text=s.name.clone()/>
@@ -143,12 +146,12 @@ pub fn SocietyPage() -> impl IntoView {
                             <p class="muted">"How to join: " {s.join_policy.label()}</p>
                             <p class="muted">"Times are shown in " {s.time_zone} "."</p>
                         </section>
-                        <crate::members::MembershipPanel slug=s.slug.clone()/>
+                        {children()}
                     }
                     .into_any(),
                     Err(e) => view! { <ErrorPage error=e/> }.into_any(),
                 }
-            })}
+            })}}
         </Suspense>
     }
 }
@@ -161,7 +164,7 @@ pub fn SettingsPage() -> impl IntoView {
     let user = use_user();
     let save = ServerAction::<UpdateSocietySettings>::new();
     let society = Resource::new(move || ctx.slug.get(), get_society);
-    let nav = Resource::new(move || ctx.slug.get(), crate::members::get_society_nav);
+    let nav = Resource::new(move || ctx.slug.get(), get_society_nav);
     let zones = Resource::new(|| (), |_| time_zone_names());
     Effect::new(move |_| {
         if let Some(Ok(_)) = save.value().get() {

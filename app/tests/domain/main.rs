@@ -1,12 +1,13 @@
 //! Domain rules against a real PostgreSQL: each test gets a fresh, migrated database.
 
+use app::access::{CurrentUser, MembershipRole, MembershipStatus};
 use app::auth::db::{self as users, Identity};
-use app::auth::CurrentUser;
 use app::error::AppError;
-use app::members::{MembershipRole, MembershipStatus};
-use app::societies::{db as societies, NewSociety};
+use app::societies::NewSociety;
 use sqlx::PgPool;
 
+mod access;
+mod calls;
 mod invitations;
 mod management;
 mod members;
@@ -22,12 +23,58 @@ mod fx {
                 issuer: "https://idp.test/realms/t".into(),
                 subject: format!("sub-{name}"),
                 email: format!("{name}@example.org"),
+                email_verified: true,
                 name: name.into(),
                 is_platform_admin: platform_admin,
             },
         )
         .await
         .unwrap()
+    }
+
+    /// Puts `user` into `society` with `role` and `status` directly (test set-up, no rules).
+    pub async fn put_membership(
+        conn: &mut sqlx::PgConnection,
+        society: app::ids::SocietyId,
+        user: app::ids::UserId,
+        role: MembershipRole,
+        status: MembershipStatus,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "insert into memberships (society_id, user_id, role, status) values ($1, $2, $3, $4)
+             on conflict on constraint memberships_pkey do update set role = excluded.role, status = excluded.status",
+        )
+        .bind(society)
+        .bind(user)
+        .bind(role)
+        .bind(status)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Waits until `n` sessions wait for a lock (`pg_stat_activity`), so a race test knows the
+    /// other transaction is blocked behind its lock, not merely slow. Panics after 10 s.
+    pub async fn wait_until_blocked(pool: &PgPool, n: i64) {
+        let started = std::time::Instant::now();
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity
+                  where datname = current_database() and wait_event_type = 'Lock'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if blocked >= n {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "expected {n} transaction(s) waiting for a lock, saw {blocked}"
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     pub fn society(slug: &str) -> NewSociety {
@@ -45,7 +92,7 @@ mod fx {
     ) -> (app::societies::Society, CurrentUser) {
         let admin = user(pool, &format!("admin-{slug}"), true).await;
         let mut tx = pool.begin().await.unwrap();
-        let created = societies::create(&mut tx, &admin, society(slug))
+        let created = crate::calls::create_society(&mut tx, &admin, society(slug))
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -64,7 +111,7 @@ mod fx {
 async fn platform_admin_creates_society_and_becomes_its_admin(pool: PgPool) {
     let admin = fx::user(&pool, "ada", true).await;
     let mut tx = pool.begin().await.unwrap();
-    let society = societies::create(&mut tx, &admin, fx::society("harbour-rowing"))
+    let society = crate::calls::create_society(&mut tx, &admin, fx::society("harbour-rowing"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -80,7 +127,7 @@ async fn platform_admin_creates_society_and_becomes_its_admin(pool: PgPool) {
         (MembershipRole::Admin, MembershipStatus::Approved)
     );
     let (action, actor): (String, uuid::Uuid) =
-        sqlx::query_as("select action, actor_id from audit_log where society_id = $1")
+        sqlx::query_as("select action::text, actor_id from audit_log where society_id = $1")
             .bind(society.id.0)
             .fetch_one(&pool)
             .await
@@ -92,7 +139,7 @@ async fn platform_admin_creates_society_and_becomes_its_admin(pool: PgPool) {
 async fn only_platform_admins_create_societies(pool: PgPool) {
     let member = fx::user(&pool, "mia", false).await;
     let mut tx = pool.begin().await.unwrap();
-    let err = societies::create(&mut tx, &member, fx::society("harbour-rowing"))
+    let err = crate::calls::create_society(&mut tx, &member, fx::society("harbour-rowing"))
         .await
         .unwrap_err();
     assert_eq!(err, AppError::Forbidden);
@@ -164,7 +211,7 @@ async fn bad_slugs_names_and_time_zones_are_rejected_with_nothing_written(pool: 
     ];
     for (new, field) in cases {
         let mut tx = pool.begin().await.unwrap();
-        let err = societies::create(&mut tx, &admin, new.clone())
+        let err = crate::calls::create_society(&mut tx, &admin, new.clone())
             .await
             .unwrap_err();
         assert!(
@@ -179,12 +226,12 @@ async fn bad_slugs_names_and_time_zones_are_rejected_with_nothing_written(pool: 
 async fn a_taken_slug_is_a_clear_field_error(pool: PgPool) {
     let admin = fx::user(&pool, "ada", true).await;
     let mut tx = pool.begin().await.unwrap();
-    societies::create(&mut tx, &admin, fx::society("harbour-rowing"))
+    crate::calls::create_society(&mut tx, &admin, fx::society("harbour-rowing"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
     let mut tx = pool.begin().await.unwrap();
-    let err = societies::create(&mut tx, &admin, fx::society("harbour-rowing"))
+    let err = crate::calls::create_society(&mut tx, &admin, fx::society("harbour-rowing"))
         .await
         .unwrap_err();
     assert!(
@@ -200,10 +247,8 @@ async fn the_database_refuses_a_bad_slug_even_without_the_domain_check(pool: PgP
             .execute(&pool)
             .await
             .unwrap_err();
-    assert_eq!(
-        AppError::from(err).field_message("slug"),
-        Some(app::societies::SLUG_RULE)
-    );
+    let constraint = err.as_database_error().and_then(|e| e.constraint());
+    assert_eq!(constraint, Some("societies_slug_format"));
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -216,6 +261,7 @@ async fn login_refreshes_email_name_and_role_but_keeps_the_user(pool: PgPool) {
             issuer: "https://idp.test/realms/t".into(),
             subject: "sub-ada".into(),
             email: "Ada.New@Example.org".into(),
+            email_verified: true,
             name: "Ada Lovelace".into(),
             is_platform_admin: false,
         },
@@ -237,30 +283,33 @@ async fn login_refreshes_email_name_and_role_but_keeps_the_user(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn an_email_token_works_once(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
-    let token = users::create_email_token(&mut conn, " Member@Example.org ", "/me", "10.0.0.1")
+    let token = users::create_email_token(&mut conn, " Member@Example.org ", "10.0.0.1")
         .await
         .unwrap();
     let redeemed = users::redeem_email_token(&mut conn, &token).await.unwrap();
-    assert_eq!(
-        (redeemed.email.as_str(), redeemed.next.as_str()),
-        ("member@example.org", "/me")
-    );
+    assert_eq!(redeemed, "member@example.org");
     let again = users::redeem_email_token(&mut conn, &token)
         .await
         .unwrap_err();
     assert!(again.field_message("token").is_some());
-    // Only the hash is stored.
+    // Only the hash is stored: the row holds SHA-256(token) and nothing else of the secret.
     let stored: Vec<u8> = sqlx::query_scalar("select token_hash from email_login_tokens")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_ne!(stored, token.as_bytes());
+    use sha2::Digest;
+    assert_eq!(stored, sha2::Sha256::digest(token.as_bytes()).to_vec());
+    let row: String = sqlx::query_scalar("select row_to_json(t)::text from email_login_tokens t")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!row.contains(&token), "the token appears in {row}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn an_email_token_expires_after_15_minutes(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
-    let token = users::create_email_token(&mut conn, "member@example.org", "/", "10.0.0.1")
+    let token = users::create_email_token(&mut conn, "member@example.org", "10.0.0.1")
         .await
         .unwrap();
     let expires_in: f64 = sqlx::query_scalar(
@@ -281,32 +330,32 @@ async fn an_email_token_expires_after_15_minutes(pool: PgPool) {
 async fn email_links_are_rate_limited_per_address_and_per_client(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     for _ in 0..users::MAX_LINKS_PER_EMAIL {
-        users::create_email_token(&mut conn, "a@example.org", "/", "10.0.0.1")
+        users::create_email_token(&mut conn, "a@example.org", "10.0.0.1")
             .await
             .unwrap();
     }
-    let err = users::create_email_token(&mut conn, "A@example.org", "/", "10.0.0.2")
+    let err = users::create_email_token(&mut conn, "A@example.org", "10.0.0.2")
         .await
         .unwrap_err();
     assert_eq!(err, AppError::RateLimited);
 
     for i in users::MAX_LINKS_PER_EMAIL..users::MAX_LINKS_PER_CLIENT {
-        users::create_email_token(&mut conn, &format!("p{i}@example.org"), "/", "10.0.0.1")
+        users::create_email_token(&mut conn, &format!("p{i}@example.org"), "10.0.0.1")
             .await
             .unwrap();
     }
-    let err = users::create_email_token(&mut conn, "fresh@example.org", "/", "10.0.0.1")
+    let err = users::create_email_token(&mut conn, "fresh@example.org", "10.0.0.1")
         .await
         .unwrap_err();
     assert_eq!(err, AppError::RateLimited);
     // Another client can still ask for its own address.
-    users::create_email_token(&mut conn, "fresh@example.org", "/", "10.0.0.3")
+    users::create_email_token(&mut conn, "fresh@example.org", "10.0.0.3")
         .await
         .unwrap();
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn malformed_emails_and_foreign_next_paths_are_refused_or_neutralised(pool: PgPool) {
+async fn malformed_emails_are_refused_with_nothing_written(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     for bad in [
         "",
@@ -315,21 +364,58 @@ async fn malformed_emails_and_foreign_next_paths_are_refused_or_neutralised(pool
         "a b@example.org",
         &format!("{}@example.org", "x".repeat(260)),
     ] {
-        let err = users::create_email_token(&mut conn, bad, "/", "10.0.0.1")
+        let err = users::create_email_token(&mut conn, bad, "10.0.0.1")
             .await
             .unwrap_err();
         assert!(err.field_message("email").is_some(), "{bad:?}");
     }
-    let token =
-        users::create_email_token(&mut conn, "a@example.org", "//evil.example/x", "10.0.0.1")
+    assert_eq!(fx::count(&pool, "email_login_tokens").await, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_address_counts_as_verified_only_when_the_provider_or_a_link_says_so(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let identity = |subject: &str, email: &str, verified: bool| Identity {
+        issuer: "https://idp.test/realms/t".into(),
+        subject: subject.into(),
+        email: email.into(),
+        email_verified: verified,
+        name: subject.into(),
+        is_platform_admin: false,
+    };
+    let typed = users::upsert_identity(&mut conn, &identity("kim", "kim@example.org", false))
+        .await
+        .unwrap();
+    assert!(!typed.email_verified);
+    let blank = users::upsert_identity(&mut conn, &identity("nobody", "", true))
+        .await
+        .unwrap();
+    assert!(!blank.email_verified, "no address, nothing verified");
+    // The provider verifies it later: the next sign-in says so.
+    let later = users::upsert_identity(&mut conn, &identity("kim", "kim@example.org", true))
+        .await
+        .unwrap();
+    assert_eq!(later.id, typed.id);
+    assert!(later.email_verified);
+    let linked = users::upsert_email_user(&mut conn, "lee@example.org", false)
+        .await
+        .unwrap();
+    assert!(linked.email_verified, "an email link proves the address");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_database_knows_exactly_the_audit_actions_the_code_writes(pool: PgPool) {
+    let stored: Vec<String> =
+        sqlx::query_scalar("select unnest(enum_range(null::audit_action))::text")
+            .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(
-        users::redeem_email_token(&mut conn, &token)
-            .await
-            .unwrap()
-            .next,
-        "/"
-    );
-    assert_eq!(fx::count(&pool, "email_login_tokens").await, 1);
+    let mut stored = stored;
+    stored.sort();
+    let mut code: Vec<String> = app::audit::AuditAction::ALL
+        .iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
+    code.sort();
+    assert_eq!(stored, code);
 }

@@ -1,8 +1,10 @@
 //! Joining, deciding, withdrawing and leaving: the membership rules.
 
+use app::access::{MembershipRole, MembershipStatus};
 use app::error::AppError;
-use app::members::db as members;
-use app::members::{Decision, MembershipRole, MembershipStatus};
+use app::members::Decision;
+
+use crate::calls as members;
 use sqlx::PgPool;
 
 use crate::fx;
@@ -114,7 +116,7 @@ async fn bad_input_changes_nothing(pool: PgPool) {
         .await
         .unwrap_err();
     assert!(err.field_message("message").is_some());
-    let unknown = app::societies::SocietyId(uuid::Uuid::new_v4());
+    let unknown = app::ids::SocietyId(uuid::Uuid::new_v4());
     assert_eq!(
         members::request(&mut conn, unknown, mia.id, "").await,
         Err(AppError::NotFound)
@@ -212,7 +214,7 @@ async fn two_admins_deciding_at_once_exactly_one_wins(pool: PgPool) {
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
     let second = fx::user(&pool, "second-admin", false).await;
     let mut conn = pool.acquire().await.unwrap();
-    app::members::db::put(
+    fx::put_membership(
         &mut conn,
         club.id,
         second.id,
@@ -223,46 +225,60 @@ async fn two_admins_deciding_at_once_exactly_one_wins(pool: PgPool) {
     .unwrap();
     drop(conn);
 
-    for round in 0..10 {
-        let applicant = fx::user(&pool, &format!("applicant-{round}"), false).await;
-        let mut conn = pool.acquire().await.unwrap();
-        members::request(&mut conn, club.id, applicant.id, "")
+    let applicant = fx::user(&pool, "applicant", false).await;
+    let mut conn = pool.acquire().await.unwrap();
+    members::request(&mut conn, club.id, applicant.id, "")
+        .await
+        .unwrap();
+    drop(conn);
+
+    // The first admin's approval is made and not yet committed; the second admin's rejection
+    // waits for it, then finds the request decided.
+    let mut tx = pool.begin().await.unwrap();
+    let a = members::decide(
+        &mut tx,
+        club.id,
+        admin.id,
+        applicant.id,
+        Decision::Approve,
+        "",
+    )
+    .await;
+    let later = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            let result = members::decide(
+                &mut tx,
+                club.id,
+                second.id,
+                applicant.id,
+                Decision::Reject,
+                "",
+            )
+            .await;
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            result
+        })
+    };
+    fx::wait_until_blocked(&pool, 1).await;
+    tx.commit().await.unwrap();
+    let b = later.await.unwrap();
+
+    assert_eq!(a, Ok(MembershipStatus::Approved));
+    assert!(
+        matches!(b, Err(AppError::Conflict(ref m)) if m.contains("already decided: the membership is approved")),
+        "{b:?}"
+    );
+    let notified: i64 =
+        sqlx::query_scalar("select count(*) from notification_outbox where recipient_id = $1")
+            .bind(applicant.id.0)
+            .fetch_one(&pool)
             .await
             .unwrap();
-        drop(conn);
-        let decide = |actor: app::auth::UserId, decision: Decision| {
-            let pool = pool.clone();
-            async move {
-                let mut tx = pool.begin().await.unwrap();
-                let result =
-                    members::decide(&mut tx, club.id, actor, applicant.id, decision, "").await;
-                if result.is_ok() {
-                    // Hold the lock a moment so the other decision really has to wait.
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    tx.commit().await.unwrap();
-                }
-                result
-            }
-        };
-        let (a, b) = tokio::join!(
-            decide(admin.id, Decision::Approve),
-            decide(second.id, Decision::Reject)
-        );
-        let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
-        assert_eq!(wins, 1, "round {round}: {a:?} / {b:?}");
-        let loser = if a.is_ok() { b } else { a };
-        assert!(
-            matches!(loser, Err(AppError::Conflict(ref m)) if m.contains("already decided")),
-            "{loser:?}"
-        );
-        let notified: i64 =
-            sqlx::query_scalar("select count(*) from notification_outbox where recipient_id = $1")
-                .bind(applicant.id.0)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(notified, 1, "one decision, one notification");
-    }
+    assert_eq!(notified, 1, "one decision, one notification");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -317,7 +333,7 @@ async fn the_last_admin_cannot_leave_even_when_two_admins_leave_at_once(pool: Pg
     );
 
     let second = fx::user(&pool, "second-admin", false).await;
-    app::members::db::put(
+    fx::put_membership(
         &mut conn,
         club.id,
         second.id,
@@ -327,21 +343,29 @@ async fn the_last_admin_cannot_leave_even_when_two_admins_leave_at_once(pool: Pg
     .await
     .unwrap();
     drop(conn);
-    let leave = |user: app::auth::UserId| {
+    // The first admin's leaving is done and not yet committed; the second admin's waits on the
+    // society lock, then finds itself the last admin.
+    let mut tx = pool.begin().await.unwrap();
+    let a = members::leave(&mut tx, club.id, admin.id).await;
+    let later = {
         let pool = pool.clone();
-        async move {
+        tokio::spawn(async move {
             let mut tx = pool.begin().await.unwrap();
-            let result = members::leave(&mut tx, club.id, user).await;
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            tx.commit().await.unwrap();
+            let result = members::leave(&mut tx, club.id, second.id).await;
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
             result
-        }
+        })
     };
-    let (a, b) = tokio::join!(leave(admin.id), leave(second.id));
-    assert_eq!(
-        [&a, &b].iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{a:?} / {b:?}"
+    fx::wait_until_blocked(&pool, 1).await;
+    tx.commit().await.unwrap();
+    let b = later.await.unwrap();
+
+    assert_eq!(a, Ok(()));
+    assert!(
+        matches!(b, Err(AppError::Conflict(ref m)) if m.contains("last admin")),
+        "{b:?}"
     );
     let admins: i64 = sqlx::query_scalar(
         "select count(*) from memberships where role = 'admin' and status = 'approved'",

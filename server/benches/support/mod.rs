@@ -31,6 +31,7 @@ impl Scratch {
     pub fn config(&self, addr: SocketAddr, demo_data: bool) -> Config {
         Config {
             database_url: self.url.clone().into(),
+            db_max_connections: 20,
             public_url: format!("http://{addr}").parse().unwrap(),
             bind: addr,
             oidc: None,

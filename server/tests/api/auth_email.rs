@@ -3,12 +3,15 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::{attribute_after, captured_mail_to, link_in, location, spawn_app, wait_for_mail};
+use crate::{
+    address, attribute_after, captured_mail_to, link_in, location, spawn_app, spawn_app_with,
+    wait_for_mail,
+};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn an_emailed_link_signs_in_once(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let email = "link-once@example.org";
+    let email = &address("link-once");
     let seen = captured_mail_to(email).len();
     let response = app
         .call("request_email_link", &[("email", email), ("next", "/me")])
@@ -24,23 +27,33 @@ async fn an_emailed_link_signs_in_once(pool: PgPool) {
     assert!(mail.contains("Subject: Your sign-in link for Roster"));
     let link = url::Url::parse(&link_in(&mail)).unwrap();
     assert_eq!(link.path(), "/sign-in/email");
+    // The link carries where to go next; the database keeps only the token's hash.
+    assert_eq!(
+        link.query_pairs()
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned()),
+        Some("/me".into())
+    );
 
     // Opening the link does not use it up (mail scanners open links too); the button does.
     let page = app.page(link.clone()).await;
     let token = attribute_after(&page, "name=\"token\"", "value");
+    let next = attribute_after(&page, "name=\"next\"", "value");
+    assert_eq!(next, "/me");
     let post = |client: &reqwest::Client| {
         client
             .post(app.url("/auth/email"))
             .header("sec-fetch-site", "same-origin")
-            .form(&[("token", token.clone())])
+            .form(&[("token", token.clone()), ("next", next.clone())])
             .send()
     };
     let response = post(&app.client).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/me");
     let me = app.me().await;
-    assert_eq!(me["email"], email);
-    assert_eq!(me["name"], "link-once");
+    assert_eq!(me["email"], email.as_str());
+    assert_eq!(me["name"], email.split('@').next().unwrap());
+    assert_eq!(me["email_verified"], true);
     assert_eq!(me["is_platform_admin"], false);
 
     let other = reqwest::Client::builder()
@@ -61,7 +74,7 @@ async fn an_emailed_link_signs_in_once(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn an_expired_link_does_not_sign_in(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let email = "expired@example.org";
+    let email = &address("expired");
     let seen = captured_mail_to(email).len();
     app.call("request_email_link", &[("email", email)]).await;
     let link = url::Url::parse(&link_in(&wait_for_mail(email, seen).await)).unwrap();
@@ -91,10 +104,11 @@ async fn an_expired_link_does_not_sign_in(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn configured_admin_emails_become_platform_admins(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    let email = "boss@example.org";
+    let email = &address("boss");
+    let configured = email.clone();
+    let app = spawn_app_with(pool, move |c| c.admin_emails = vec![configured]).await;
     let seen = captured_mail_to(email).len();
-    app.call("request_email_link", &[("email", "Boss@Example.org")])
+    app.call("request_email_link", &[("email", &email.to_uppercase())])
         .await;
     let link = link_in(&wait_for_mail(email, seen).await);
     let token = url::Url::parse(&link)
@@ -116,15 +130,12 @@ async fn configured_admin_emails_become_platform_admins(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn requests_are_rate_limited_and_bad_addresses_get_a_clear_4xx(pool: PgPool) {
     let app = spawn_app(pool).await;
+    let busy = &address("busy");
     for _ in 0..app::auth::db::MAX_LINKS_PER_EMAIL {
-        let response = app
-            .call("request_email_link", &[("email", "busy@example.org")])
-            .await;
+        let response = app.call("request_email_link", &[("email", busy)]).await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let response = app
-        .call("request_email_link", &[("email", "busy@example.org")])
-        .await;
+    let response = app.call("request_email_link", &[("email", busy)]).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.text().await.unwrap().contains("RateLimited"));
 
@@ -142,4 +153,35 @@ async fn requests_are_rate_limited_and_bad_addresses_get_a_clear_4xx(pool: PgPoo
         .await
         .unwrap();
     assert_eq!(tokens, app::auth::db::MAX_LINKS_PER_EMAIL);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_next_path_to_another_site_is_ignored(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let email = &address("elsewhere");
+    let seen = captured_mail_to(email).len();
+    app.call(
+        "request_email_link",
+        &[("email", email), ("next", "//evil.example/x")],
+    )
+    .await;
+    let link = url::Url::parse(&link_in(&wait_for_mail(email, seen).await)).unwrap();
+    assert!(link.query_pairs().all(|(k, _)| k != "next"), "{link}");
+    let token = link
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .to_string();
+    // A tampered form is stopped at the door too.
+    let response = app
+        .client
+        .post(app.url("/auth/email"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", token.as_str()), ("next", "https://evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/");
+    assert_eq!(app.me().await["email"], email.as_str());
 }

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 use url::Url;
 
-use crate::{attribute_after, location, set_cookie, spawn_app, spawn_app_with};
+use crate::{attribute_after, location, max_age, set_cookie, spawn_app, spawn_app_with};
 
 fn with_query(url: &Url, name: &str, value: &str) -> Url {
     let mut out = url.clone();
@@ -250,29 +250,84 @@ async fn logout_ends_the_roster_session_and_then_the_keycloak_session(pool: PgPo
 async fn session_cookies_are_http_only_lax_and_secure_behind_https(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let response = app.get("/auth/login?next=/").await;
-    let cookie = set_cookie(&response);
-    assert!(cookie.starts_with("roster_session="), "{cookie}");
+    let cookie = set_cookie(&response, "roster_session");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
         "{cookie}"
     );
     assert!(!cookie.contains("Secure"), "{cookie}");
-    // Idle expiry: the cookie (and the stored session) lapse after `session_idle_minutes`.
+    // A sign-in that is not finished lapses with its flow (15 minutes).
+    assert!((895..=900).contains(&max_age(&cookie)), "{cookie}");
+    let next = set_cookie(&response, "roster_next");
     assert!(
-        cookie.contains("Max-Age=3600") || cookie.contains("Expires="),
-        "{cookie}"
+        next.contains("HttpOnly") && next.contains("Path=/auth") && max_age(&next) == 900,
+        "{next}"
     );
+    // Signed in, the session lapses after `session_idle_minutes` without a renewal.
+    let auth_url = Url::parse(&location(&response)).unwrap();
+    let callback = app.provider_login(auth_url, "member", "member-pass").await;
+    let response = app.client.get(callback).send().await.unwrap();
+    let cookie = set_cookie(&response, "roster_session");
+    assert!((3595..=3600).contains(&max_age(&cookie)), "{cookie}");
+    assert_eq!(max_age(&set_cookie(&response, "roster_next")), 0);
 
     let https = spawn_app_with(pool, |c| {
         c.public_url = Url::parse("https://roster.example.org").unwrap()
     })
     .await;
     let response = https.get("/auth/login?next=/").await;
-    let cookie = set_cookie(&response);
+    for name in ["roster_session", "roster_next"] {
+        let cookie = set_cookie(&response, name);
+        assert!(
+            cookie.contains("Secure") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+    }
+}
+
+/// The row of the session `app`'s browser holds: (data, expiry) as stored.
+async fn stored_session(app: &crate::TestApp) -> (Vec<u8>, chrono::DateTime<chrono::Utc>) {
+    let id = app.session_cookie().expect("a session cookie");
+    sqlx::query_as("select data, expiry_date from tower_sessions.session where id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_signed_in_session_is_written_back_only_every_few_minutes(pool: PgPool) {
+    // Idle after one minute: renewed at most every 12 seconds (a fifth of it).
+    let app = spawn_app_with(pool, |c| c.session_idle_minutes = 1).await;
+    app.sign_in_oidc("member", "member-pass").await;
+    let signed_in = stored_session(&app).await;
+    let left = signed_in.1 - chrono::Utc::now();
     assert!(
-        cookie.contains("Secure") && cookie.contains("HttpOnly"),
-        "{cookie}"
+        left <= chrono::Duration::seconds(60) && left > chrono::Duration::seconds(50),
+        "the session ends a minute after sign-in unless renewed: {left}"
     );
+
+    // Requests right after sign-in read the session and write nothing back.
+    for _ in 0..5 {
+        assert_eq!(app.me().await["name"], "Mia Member");
+    }
+    assert_eq!(stored_session(&app).await, signed_in);
+
+    // Once the renewal interval has passed, the next request pushes the expiry forward...
+    tokio::time::sleep(std::time::Duration::from_millis(12_500)).await;
+    let response = app.call("current_user", &[]).await;
+    let cookie = set_cookie(&response, "roster_session");
+    assert!((55..=60).contains(&max_age(&cookie)), "{cookie}");
+    let renewed = stored_session(&app).await;
+    assert!(
+        renewed.1 - signed_in.1 >= chrono::Duration::seconds(12),
+        "{} → {}",
+        signed_in.1,
+        renewed.1
+    );
+    // ...and the ones after it write nothing again.
+    assert_eq!(app.me().await["name"], "Mia Member");
+    assert_eq!(stored_session(&app).await, renewed);
 }
 
 #[sqlx::test(migrations = "../migrations")]

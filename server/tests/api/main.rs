@@ -45,6 +45,7 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
     let addr = listener.local_addr().unwrap();
     let mut config = Config {
         database_url: String::from("postgres://unused").into(),
+        db_max_connections: 10,
         public_url: Url::parse(&format!("http://{addr}")).unwrap(),
         bind: addr,
         oidc: Some(OidcConfig {
@@ -55,7 +56,7 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
         email_login: true,
         mail: MailConfig::Smtp(env("ROSTER_TEST_SMTP_URL").into()),
         mail_from: "Roster <roster@test.example>".into(),
-        admin_emails: vec!["boss@example.org".into()],
+        admin_emails: Vec::new(),
         demo_data: false,
         session_idle_minutes: 60,
         session_max_days: 30,
@@ -91,15 +92,26 @@ pub fn location(response: &Response) -> String {
         .to_string()
 }
 
-/// The first `Set-Cookie` header of a response.
-pub fn set_cookie(response: &Response) -> String {
+/// The `Set-Cookie` header of a response that sets the cookie `name`.
+pub fn set_cookie(response: &Response, name: &str) -> String {
     response
         .headers()
-        .get("set-cookie")
-        .expect("a Set-Cookie header")
-        .to_str()
-        .unwrap()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}: {:?}", response.headers()))
         .to_string()
+}
+
+/// The `Max-Age` of a `Set-Cookie` value, in seconds.
+pub fn max_age(cookie: &str) -> i64 {
+    cookie
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Max-Age="))
+        .unwrap_or_else(|| panic!("no Max-Age in {cookie}"))
+        .parse()
+        .unwrap()
 }
 
 /// `name="value"` attribute of the first element after `marker` in `html`, unescaped.
@@ -251,15 +263,22 @@ impl TestApp {
             response.text().await.unwrap()
         );
         let mail = wait_for_mail(email, seen).await;
-        let token = link_in(&mail)
-            .split_once("token=")
-            .map(|(_, t)| t.to_string())
-            .expect("a token in the sign-in link");
+        let link = Url::parse(&link_in(&mail)).expect("a sign-in link");
+        let param = |name: &str| {
+            link.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let token = param("token").expect("a token in the sign-in link");
+        let mut form = vec![("token", token)];
+        if let Some(next) = param("next") {
+            form.push(("next", next));
+        }
         let response = self
             .client
             .post(self.url("/auth/email"))
             .header("sec-fetch-site", "same-origin")
-            .form(&[("token", token)])
+            .form(&form)
             .send()
             .await
             .unwrap();
@@ -280,6 +299,50 @@ impl TestApp {
         );
         location(&response)
     }
+}
+
+/// A unique address, so captured mail from other tests never matches.
+pub fn address(who: &str) -> String {
+    format!("{who}-{}@example.org", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn user_id(pool: &PgPool, email: &str) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    id.to_string()
+}
+
+pub async fn put_membership(pool: &PgPool, slug: &str, user: &str, role: &str, status: &str) {
+    sqlx::query(
+        "insert into memberships (society_id, user_id, role, status)
+         select id, $2::uuid, $3::membership_role, $4::membership_status from societies where slug = $1",
+    )
+    .bind(slug)
+    .bind(user)
+    .bind(role)
+    .bind(status)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// A browser signed in by email link as a new user called `who`.
+pub async fn person(app: &TestApp, who: &str) -> (TestApp, String, String) {
+    let browser = app.other_browser();
+    let email = address(who);
+    browser.sign_in_email(&email, "/").await;
+    let id = user_id(&app.pool, &email).await;
+    (browser, email, id)
+}
+
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 /// The first link in a mail's text.
@@ -347,4 +410,33 @@ pub async fn wait_for_mail(recipient: &str, seen: usize) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no mail to {recipient} arrived");
+}
+
+/// Fails when `secret` appears in any row of any table (as text, or hex-encoded inside
+/// binary columns such as the session data).
+pub async fn assert_not_stored(pool: &PgPool, secret: &str) {
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "select table_schema::text, table_name::text from information_schema.tables
+          where table_schema in ('public', 'tower_sessions') and table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(
+        tables.len() > 5,
+        "expected the schema's tables, got {tables:?}"
+    );
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    for (schema, table) in tables {
+        let found: i64 = sqlx::query_scalar(&format!(
+            "select count(*) from {schema}.{table} t
+              where strpos(row_to_json(t)::text, $1) > 0 or strpos(row_to_json(t)::text, $2) > 0"
+        ))
+        .bind(secret)
+        .bind(&hex)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(found, 0, "the secret is stored in {schema}.{table}");
+    }
 }

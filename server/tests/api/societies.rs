@@ -3,14 +3,7 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::spawn_app;
-
-async fn count(pool: &PgPool, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("select count(*) from {table}"))
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
+use crate::{count, spawn_app};
 
 const HARBOUR: [(&str, &str); 3] = [
     ("name", "Harbour Rowing Club"),

@@ -24,7 +24,7 @@ async fn an_accepted_invitation_makes_an_approved_member_with_the_invited_role(p
     );
     assert_eq!(
         invitation.expires_at - invitation.created_at,
-        chrono::Duration::days(invitations::INVITATION_DAYS)
+        chrono::Duration::days(INVITATION_DAYS)
     );
     assert_eq!(created.society_name, "Harbour Rowing Club");
     // Only the hash of the link's secret is kept.
@@ -32,8 +32,11 @@ async fn an_accepted_invitation_makes_an_approved_member_with_the_invited_role(p
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(stored, users::hash_token(&created.token));
-    assert_ne!(stored, created.token.as_bytes());
+    use sha2::Digest;
+    assert_eq!(
+        stored,
+        sha2::Sha256::digest(created.token.as_bytes()).to_vec()
+    );
     let (actor, subject, details): (Uuid, String, serde_json::Value) = sqlx::query_as(
         "select actor_id, subject_id, details from audit_log where action = 'invitation.created'",
     )
@@ -108,7 +111,7 @@ async fn an_accepted_invitation_makes_an_approved_member_with_the_invited_role(p
         state(&pool, &created.token).await,
         InvitationState::Accepted
     );
-    let listed = invitations::list(&mut conn, club.id, admin.id)
+    let listed = crate::calls::list_invitations(&mut conn, club.id, admin.id)
         .await
         .unwrap();
     assert_eq!(
@@ -210,7 +213,7 @@ async fn expired_and_revoked_invitations_do_not_work(pool: PgPool) {
     assert_eq!(membership(&pool, club.id, old.id).await, None);
 
     let mut conn = pool.acquire().await.unwrap();
-    invitations::revoke(&mut conn, club.id, admin.id, revoked.invitation.id)
+    crate::calls::revoke_invitation(&mut conn, club.id, admin.id, revoked.invitation.id)
         .await
         .unwrap();
     assert_eq!(
@@ -238,7 +241,7 @@ async fn expired_and_revoked_invitations_do_not_work(pool: PgPool) {
 
     // An invitation ends once.
     for id in [revoked.invitation.id, accepted.invitation.id] {
-        let result = invitations::revoke(&mut conn, club.id, admin.id, id).await;
+        let result = crate::calls::revoke_invitation(&mut conn, club.id, admin.id, id).await;
         assert!(
             is_conflict(&result, "already accepted or revoked"),
             "{result:?}"
@@ -250,7 +253,7 @@ async fn expired_and_revoked_invitations_do_not_work(pool: PgPool) {
     );
     assert_eq!(audit_count(&pool, "invitation.revoked").await, 1);
 
-    let listed = invitations::list(&mut conn, club.id, admin.id)
+    let listed = crate::calls::list_invitations(&mut conn, club.id, admin.id)
         .await
         .unwrap();
     let states: Vec<(String, InvitationState)> =
@@ -275,7 +278,7 @@ async fn an_unknown_token_is_not_found(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     let mut almost = created.token.clone();
     almost.pop();
-    let fresh = users::new_token();
+    let fresh = app::secret::new_token();
     for token in ["", "nope", almost.as_str(), fresh.as_str()] {
         assert_eq!(
             invitations::details(&mut conn, token).await.map(drop),
@@ -326,10 +329,10 @@ async fn accepting_upgrades_requests_keeps_members_roles_and_refuses_suspended_m
     )
     .await
     .unwrap();
-    members::put(&mut conn, club.id, tina.id, Trainer, Approved)
+    fx::put_membership(&mut conn, club.id, tina.id, Trainer, Approved)
         .await
         .unwrap();
-    members::put(&mut conn, club.id, sue.id, Member, Suspended)
+    fx::put_membership(&mut conn, club.id, sue.id, Member, Suspended)
         .await
         .unwrap();
     drop(conn);
@@ -374,7 +377,7 @@ async fn a_society_sends_at_most_100_invitations_an_hour(pool: PgPool) {
     let (other, other_admin) = fx::society_with_admin(&pool, "other").await;
     let mut conn = pool.acquire().await.unwrap();
     for i in 0..MAX_INVITATIONS_PER_HOUR {
-        invitations::create(
+        crate::calls::invite(
             &mut conn,
             club.id,
             admin.id,
@@ -385,18 +388,18 @@ async fn a_society_sends_at_most_100_invitations_an_hour(pool: PgPool) {
         .unwrap();
     }
     let before = counts(&pool).await;
-    let err = invitations::create(&mut conn, club.id, admin.id, "one-more@example.org", Member)
+    let err = crate::calls::invite(&mut conn, club.id, admin.id, "one-more@example.org", Member)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::RateLimited);
     // Replacing counts too: it is a new email.
-    let err = invitations::create(&mut conn, club.id, admin.id, "p0@example.org", Member)
+    let err = crate::calls::invite(&mut conn, club.id, admin.id, "p0@example.org", Member)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::RateLimited);
     assert_eq!(counts(&pool).await, before, "nothing written");
     // Other societies have their own limit.
-    invitations::create(
+    crate::calls::invite(
         &mut conn,
         other.id,
         other_admin.id,
@@ -407,13 +410,14 @@ async fn a_society_sends_at_most_100_invitations_an_hour(pool: PgPool) {
     .unwrap();
 
     sqlx::query(
-        "update invitations set created_at = now() - interval '61 minutes' where society_id = $1",
+        "update invitations set created_at = now() - interval '61 minutes', issued_at = now() - interval '61 minutes'
+          where society_id = $1",
     )
     .bind(club.id.0)
     .execute(&pool)
     .await
     .unwrap();
-    invitations::create(&mut conn, club.id, admin.id, "one-more@example.org", Member)
+    crate::calls::invite(&mut conn, club.id, admin.id, "one-more@example.org", Member)
         .await
         .unwrap();
 }
@@ -421,47 +425,33 @@ async fn a_society_sends_at_most_100_invitations_an_hour(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn two_accounts_accepting_at_once_exactly_one_joins(pool: PgPool) {
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
-    for round in 0..5 {
-        let email = format!("twin{round}@example.org");
-        let created = invite(&pool, club.id, admin.id, &email, Member).await;
-        let a = account(&pool, &format!("a{round}"), &email).await;
-        let b = account(&pool, &format!("b{round}"), &email).await;
-        let attempt = |user: CurrentUser| {
-            let pool = pool.clone();
-            let token = created.token.clone();
-            async move {
-                let mut tx = pool.begin().await.unwrap();
-                let result = invitations::accept(&mut tx, &token, &user).await;
-                if result.is_ok() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    tx.commit().await.unwrap();
-                }
-                result
-            }
-        };
-        let (ra, rb) = tokio::join!(attempt(a.clone()), attempt(b.clone()));
-        assert_eq!(
-            [&ra, &rb].iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {ra:?} / {rb:?}"
-        );
-        let loser = if ra.is_ok() { &rb } else { &ra };
-        assert!(
-            is_conflict(loser, "already used"),
-            "round {round}: {loser:?}"
-        );
-        let winner = if ra.is_ok() { &a } else { &b };
-        let joined: Vec<Option<(MembershipRole, MembershipStatus)>> = vec![
-            membership(&pool, club.id, a.id).await,
-            membership(&pool, club.id, b.id).await,
-        ];
-        assert_eq!(joined.iter().flatten().count(), 1, "round {round}");
-        assert_eq!(
-            ends(&pool, created.invitation.id).await,
-            (Some(winner.id.0), None)
-        );
-    }
-    assert_eq!(audit_count(&pool, "invitation.accepted").await, 5);
+    let created = invite(&pool, club.id, admin.id, "twin@example.org", Member).await;
+    let a = account(&pool, "a", "twin@example.org").await;
+    let b = account(&pool, "b", "twin@example.org").await;
+
+    // A accepts and holds its transaction open; B's acceptance must wait for it.
+    let mut tx_a = pool.begin().await.unwrap();
+    let ra = invitations::accept(&mut tx_a, &created.token, &a).await;
+    let second = {
+        let (pool, token, b) = (pool.clone(), created.token.clone(), b.clone());
+        tokio::spawn(async move { accept(&pool, &token, &b).await })
+    };
+    fx::wait_until_blocked(&pool, 1).await;
+    tx_a.commit().await.unwrap();
+    let rb = second.await.unwrap();
+
+    assert_eq!(ra, Ok("club".into()));
+    assert!(is_conflict(&rb, "already used"), "{rb:?}");
+    assert_eq!(
+        membership(&pool, club.id, a.id).await,
+        Some((Member, Approved))
+    );
+    assert_eq!(membership(&pool, club.id, b.id).await, None);
+    assert_eq!(
+        ends(&pool, created.invitation.id).await,
+        (Some(a.id.0), None)
+    );
+    assert_eq!(audit_count(&pool, "invitation.accepted").await, 1);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -469,43 +459,41 @@ async fn two_admins_inviting_one_address_at_once_leave_one_open_invitation(pool:
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
     let second = fx::user(&pool, "second-admin", false).await;
     let mut conn = pool.acquire().await.unwrap();
-    members::put(&mut conn, club.id, second.id, Admin, Approved)
+    fx::put_membership(&mut conn, club.id, second.id, Admin, Approved)
         .await
         .unwrap();
     drop(conn);
-    let create = |actor: UserId| {
+
+    // The first admin's invitation is made and not yet committed; the second admin's call
+    // waits on the society lock, then sees (and replaces) it.
+    let mut tx = pool.begin().await.unwrap();
+    let first = crate::calls::invite(&mut tx, club.id, admin.id, "mia@example.org", Member)
+        .await
+        .unwrap();
+    let later = {
         let pool = pool.clone();
-        async move {
+        tokio::spawn(async move {
             let mut tx = pool.begin().await.unwrap();
-            let result =
-                invitations::create(&mut tx, club.id, actor, "mia@example.org", Member).await;
-            if result.is_ok() {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                tx.commit().await.unwrap();
-            }
-            result
-        }
+            let created =
+                crate::calls::invite(&mut tx, club.id, second.id, "mia@example.org", Member).await;
+            tx.commit().await.unwrap();
+            created
+        })
     };
-    let (a, b) = tokio::join!(create(admin.id), create(second.id));
-    let (a, b) = (a.unwrap(), b.unwrap());
+    fx::wait_until_blocked(&pool, 1).await;
+    tx.commit().await.unwrap();
+    let live = later.await.unwrap().unwrap();
+
     let open: Vec<Uuid> = sqlx::query_scalar(
         "select id from invitations where accepted_at is null and revoked_at is null",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(open.len(), 1);
-    let (live, replaced) = if open[0] == a.invitation.id.0 {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    assert_eq!(
-        state(&pool, &replaced.token).await,
-        InvitationState::Revoked
-    );
+    assert_eq!(open, [live.invitation.id.0]);
+    assert_eq!(state(&pool, &first.token).await, InvitationState::Revoked);
     let mia = account(&pool, "mia", "mia@example.org").await;
-    assert!(accept(&pool, &replaced.token, &mia).await.is_err());
+    assert!(accept(&pool, &first.token, &mia).await.is_err());
     accept(&pool, &live.token, &mia).await.unwrap();
     assert_eq!(
         membership(&pool, club.id, mia.id).await,
@@ -515,7 +503,8 @@ async fn two_admins_inviting_one_address_at_once_leave_one_open_invitation(pool:
 
 // Regression: accepting and suspending the same person at once must not deadlock (every
 // admin action locks the society first, `for no key update`, so foreign-key checks of audit
-// rows never wait on it). A settings change holding the society row forces the old bad order.
+// rows never wait on it). A settings change holds the society row; the suspension waits on
+// it; the acceptance must still go through meanwhile.
 #[sqlx::test(migrations = "../migrations")]
 async fn accepting_while_an_admin_suspends_the_same_person_does_not_fail(pool: PgPool) {
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
@@ -523,14 +512,13 @@ async fn accepting_while_an_admin_suspends_the_same_person_does_not_fail(pool: P
     let tina = account(&pool, "tina", "tina@example.org").await;
     // Approved in the meantime through a request.
     let mut conn = pool.acquire().await.unwrap();
-    members::put(&mut conn, club.id, tina.id, Member, Approved)
+    fx::put_membership(&mut conn, club.id, tina.id, Member, Approved)
         .await
         .unwrap();
     drop(conn);
-    let ms = std::time::Duration::from_millis;
 
     let mut settings_tx = pool.begin().await.unwrap();
-    app::societies::db::update_settings(
+    crate::calls::update_settings(
         &mut settings_tx,
         club.id,
         admin.id,
@@ -543,32 +531,52 @@ async fn accepting_while_an_admin_suspends_the_same_person_does_not_fail(pool: P
     )
     .await
     .unwrap();
-    let suspend = async {
-        let mut tx = pool.begin().await.unwrap();
-        let result = members::suspend(&mut tx, club.id, admin.id, tina.id, "").await;
-        if result.is_ok() {
-            tx.commit().await.unwrap();
-        }
-        result
+    let suspension = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            let result = members::suspend(&mut tx, club.id, admin.id, tina.id, "").await;
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            result
+        })
     };
-    let accepted = async {
-        tokio::time::sleep(ms(100)).await;
-        accept(&pool, &created.token, &tina).await
-    };
-    let settings_done = async {
-        tokio::time::sleep(ms(300)).await;
-        settings_tx.commit().await.unwrap();
-    };
-    let (suspended, accepted, ()) = tokio::join!(suspend, accepted, settings_done);
+    fx::wait_until_blocked(&pool, 1).await;
+    let accepted = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        accept(&pool, &created.token, &tina),
+    )
+    .await
+    .expect("accepting does not wait for the admins' society lock");
+    settings_tx.commit().await.unwrap();
+    let suspended = suspension.await.unwrap();
 
-    // Either order is fine; neither call may fail on the database.
-    assert_eq!(suspended, Ok(()), "accept: {accepted:?}");
-    assert!(
-        accepted.is_ok() || is_conflict(&accepted, "suspended"),
-        "{accepted:?}"
-    );
+    assert_eq!(accepted, Ok("club".into()));
+    assert_eq!(suspended, Ok(()));
     assert_eq!(
         membership(&pool, club.id, tina.id).await,
-        Some((Member, Suspended))
+        Some((Member, Suspended)),
+        "she was a member already, so she keeps her role; the suspension came after"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_address_the_identity_provider_did_not_verify_cannot_accept(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let created = invite(&pool, club.id, admin.id, "kim@example.org", Member).await;
+    // Anyone can type any address into some identity providers: unverified, it proves nothing.
+    let typed = account_verified(&pool, "kim-typed", "kim@example.org", false).await;
+    let result = accept(&pool, &created.token, &typed).await;
+    assert!(is_conflict(&result, "has not confirmed"), "{result:?}");
+    assert_eq!(membership(&pool, club.id, typed.id).await, None);
+    assert_eq!(state(&pool, &created.token).await, InvitationState::Open);
+
+    // The same address, verified, accepts.
+    let kim = account_verified(&pool, "kim", "kim@example.org", true).await;
+    accept(&pool, &created.token, &kim).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, kim.id).await,
+        Some((Member, Approved))
     );
 }

@@ -1,12 +1,13 @@
 //! Invitations by email: create, replace, revoke, expire, accept once.
 
+use app::access::{CurrentUser, MembershipRole, MembershipStatus};
 use app::auth::db::{self as users, Identity};
-use app::auth::{CurrentUser, UserId};
 use app::error::AppError;
-use app::members::db as members;
-use app::members::invitations::{self, CreatedInvitation, MAX_INVITATIONS_PER_HOUR};
-use app::members::{InvitationId, InvitationState, MembershipRole, MembershipStatus};
-use app::societies::SocietyId;
+use app::ids::{InvitationId, SocietyId, UserId};
+use app::invitations::db::{self as invitations, CreatedInvitation};
+use app::invitations::{Delivery, InvitationState, INVITATION_DAYS, MAX_INVITATIONS_PER_HOUR};
+
+use crate::calls as members;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -19,8 +20,19 @@ use MembershipStatus::{Approved, Pending, Rejected, Suspended};
 mod accepting;
 mod sending;
 
-/// A user signed in through the identity provider as `subject`, with `email`.
+/// A user signed in through the identity provider as `subject`, with a verified `email`.
 async fn account(pool: &PgPool, subject: &str, email: &str) -> CurrentUser {
+    account_verified(pool, subject, email, true).await
+}
+
+/// A user signed in through the identity provider as `subject`, with `email`, which the
+/// provider did (or did not) verify.
+async fn account_verified(
+    pool: &PgPool,
+    subject: &str,
+    email: &str,
+    email_verified: bool,
+) -> CurrentUser {
     let mut conn = pool.acquire().await.unwrap();
     users::upsert_identity(
         &mut conn,
@@ -28,6 +40,7 @@ async fn account(pool: &PgPool, subject: &str, email: &str) -> CurrentUser {
             issuer: "https://idp.test/realms/t".into(),
             subject: subject.into(),
             email: email.into(),
+            email_verified,
             name: subject.into(),
             is_platform_admin: false,
         },
@@ -44,7 +57,7 @@ async fn invite(
     role: MembershipRole,
 ) -> CreatedInvitation {
     let mut tx = pool.begin().await.unwrap();
-    let created = invitations::create(&mut tx, society, actor, email, role)
+    let created = crate::calls::invite(&mut tx, society, actor, email, role)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -93,7 +106,7 @@ async fn ends(pool: &PgPool, id: InvitationId) -> (Option<Uuid>, Option<Uuid>) {
 }
 
 async fn audit_count(pool: &PgPool, action: &str) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_log where action = $1")
+    sqlx::query_scalar("select count(*) from audit_log where action::text = $1")
         .bind(action)
         .fetch_one(pool)
         .await

@@ -63,7 +63,7 @@ async fn current_and_suspended_members_cannot_be_invited(pool: PgPool) {
         (&pia, Pending),
         (&rick, Rejected),
     ] {
-        members::put(&mut conn, club.id, user.id, Member, status)
+        fx::put_membership(&mut conn, club.id, user.id, Member, status)
             .await
             .unwrap();
     }
@@ -74,19 +74,20 @@ async fn current_and_suspended_members_cannot_be_invited(pool: PgPool) {
         " MIA@Example.org",
         "admin-club@example.org",
     ] {
-        let result = invitations::create(&mut conn, club.id, admin.id, email, Trainer).await;
+        let result = crate::calls::invite(&mut conn, club.id, admin.id, email, Trainer).await;
         assert!(
             is_conflict(&result, "already a member"),
             "{email}: {result:?}"
         );
     }
-    let result = invitations::create(&mut conn, club.id, admin.id, "sue@example.org", Member).await;
+    let result =
+        crate::calls::invite(&mut conn, club.id, admin.id, "sue@example.org", Member).await;
     assert!(is_conflict(&result, "suspended"), "{result:?}");
     assert_eq!(counts(&pool).await, before, "nothing written");
 
     // Someone waiting for a decision, or rejected before, may be invited.
     for email in ["pia@example.org", "rick@example.org"] {
-        invitations::create(&mut conn, club.id, admin.id, email, Member)
+        crate::calls::invite(&mut conn, club.id, admin.id, email, Member)
             .await
             .unwrap();
     }
@@ -108,7 +109,7 @@ async fn malformed_addresses_are_refused_with_nothing_written(pool: PgPool) {
         "a@exa mple.org",
         &format!("{}@example.org", "x".repeat(250)),
     ] {
-        let err = invitations::create(&mut conn, club.id, admin.id, bad, Member)
+        let err = crate::calls::invite(&mut conn, club.id, admin.id, bad, Member)
             .await
             .unwrap_err();
         assert!(err.field_message("email").is_some(), "{bad:?}: {err:?}");
@@ -135,7 +136,7 @@ async fn only_the_societys_admins_invite_list_and_revoke(pool: PgPool) {
             &format!("{}@example.org", who.replace(' ', "-")),
         )
         .await;
-        members::put(&mut conn, club.id, user.id, role, status)
+        fx::put_membership(&mut conn, club.id, user.id, role, status)
             .await
             .unwrap();
         outsiders.push((who, user.id));
@@ -146,19 +147,21 @@ async fn only_the_societys_admins_invite_list_and_revoke(pool: PgPool) {
 
     for (who, actor) in outsiders {
         assert_eq!(
-            invitations::create(&mut conn, club.id, actor, "new@example.org", Admin)
+            crate::calls::invite(&mut conn, club.id, actor, "new@example.org", Admin)
                 .await
                 .map(drop),
             Err(AppError::Forbidden),
             "{who}: create"
         );
         assert_eq!(
-            invitations::list(&mut conn, club.id, actor).await.map(drop),
+            crate::calls::list_invitations(&mut conn, club.id, actor)
+                .await
+                .map(drop),
             Err(AppError::Forbidden),
             "{who}: list"
         );
         assert_eq!(
-            invitations::revoke(&mut conn, club.id, actor, created.invitation.id).await,
+            crate::calls::revoke_invitation(&mut conn, club.id, actor, created.invitation.id).await,
             Err(AppError::Forbidden),
             "{who}: revoke"
         );
@@ -177,92 +180,146 @@ async fn another_societys_admin_cannot_revoke_by_guessing_an_id(pool: PgPool) {
 
     // Through their own society the id is simply not found...
     assert_eq!(
-        invitations::revoke(&mut conn, other.id, other_admin.id, created.invitation.id).await,
+        crate::calls::revoke_invitation(&mut conn, other.id, other_admin.id, created.invitation.id)
+            .await,
         Err(AppError::NotFound)
     );
     // ...and through ours they are no admin.
     assert_eq!(
-        invitations::revoke(&mut conn, club.id, other_admin.id, created.invitation.id).await,
+        crate::calls::revoke_invitation(&mut conn, club.id, other_admin.id, created.invitation.id)
+            .await,
         Err(AppError::Forbidden)
     );
     assert_eq!(
-        invitations::revoke(&mut conn, club.id, admin.id, InvitationId(Uuid::new_v4())).await,
+        crate::calls::revoke_invitation(&mut conn, club.id, admin.id, InvitationId(Uuid::new_v4()))
+            .await,
         Err(AppError::NotFound)
     );
-    assert!(invitations::list(&mut conn, other.id, other_admin.id)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        crate::calls::list_invitations(&mut conn, other.id, other_admin.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(counts(&pool).await, before, "nothing written");
     assert_eq!(ends(&pool, created.invitation.id).await, (None, None));
     assert_eq!(state(&pool, &created.token).await, InvitationState::Open);
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn the_invitee_is_queued_by_address_and_by_account_when_they_have_one(pool: PgPool) {
+async fn an_invitation_records_how_its_email_went_and_writes_no_outbox_row(pool: PgPool) {
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
-    let outbox = |id: i64| {
-        let pool = pool.clone();
-        async move {
-            let row: (
-                Option<Uuid>,
-                Option<String>,
-                String,
-                serde_json::Value,
-                bool,
-            ) = sqlx::query_as(
-                "select recipient_id, recipient_email, kind, payload, sent_at is not null
-                       from notification_outbox where id = $1",
-            )
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            row
-        }
-    };
-
-    let new = invite(&pool, club.id, admin.id, "New@Example.org", Trainer).await;
-    assert_eq!(
-        outbox(new.notification).await,
-        (
-            None,
-            Some("new@example.org".into()),
-            "membership.invited".into(),
-            json!({ "invitation_id": new.invitation.id.0, "role": "trainer" }),
-            false
-        )
-    );
-
-    let tom = account(&pool, "tom", "tom@example.org").await;
-    let created = invite(&pool, club.id, admin.id, "TOM@example.org", Member).await;
-    let (recipient, email, kind, _, _) = outbox(created.notification).await;
-    assert_eq!(
-        (recipient, email.as_deref(), kind.as_str()),
-        (
-            Some(tom.id.0),
-            Some("tom@example.org"),
-            "membership.invited"
-        )
-    );
-
-    // With two accounts for one address, the one used last is told.
-    let work = account(&pool, "ann-work", "ann@example.org").await;
-    let home = account(&pool, "ann-home", "ann@example.org").await;
-    sqlx::query(
-        "update users set last_login_at = case when id = $1 then now() else now() - interval '1 day' end
-          where id in ($1, $2)",
-    )
-    .bind(work.id.0)
-    .bind(home.id.0)
-    .execute(&pool)
-    .await
-    .unwrap();
-    let created = invite(&pool, club.id, admin.id, "ann@example.org", Member).await;
-    assert_eq!(outbox(created.notification).await.0, Some(work.id.0));
+    let created = invite(&pool, club.id, admin.id, "mia@example.org", Member).await;
+    assert_eq!(created.invitation.delivery, Delivery::Sending);
     assert_eq!(
         fx::count(&pool, "notification_outbox").await,
-        3,
-        "one row per invitation"
+        0,
+        "the email carries a secret: it is sent directly, never queued"
     );
+    let delivery = |pool: PgPool| async move {
+        let mut conn = pool.acquire().await.unwrap();
+        crate::calls::list_invitations(&mut conn, club.id, admin.id)
+            .await
+            .unwrap()
+            .remove(0)
+            .delivery
+    };
+    assert_eq!(delivery(pool.clone()).await, Delivery::Sending);
+
+    invitations::mark_failed(&pool, created.invitation.id, "The mail server said no.")
+        .await
+        .unwrap();
+    assert_eq!(
+        delivery(pool.clone()).await,
+        Delivery::Failed("The mail server said no.".into())
+    );
+    invitations::mark_sent(&pool, created.invitation.id)
+        .await
+        .unwrap();
+    assert_eq!(delivery(pool.clone()).await, Delivery::Sent);
+    // A late failure report does not undo a success.
+    invitations::mark_failed(&pool, created.invitation.id, "late")
+        .await
+        .unwrap();
+    assert_eq!(delivery(pool.clone()).await, Delivery::Sent);
+
+    // The server stopped between saving and sending: after a while it shows as not sent.
+    let stuck = invite(&pool, club.id, admin.id, "tom@example.org", Member).await;
+    sqlx::query("update invitations set issued_at = now() - interval '10 minutes' where id = $1")
+        .bind(stuck.invitation.id.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let listed = crate::calls::list_invitations(&mut conn, club.id, admin.id)
+        .await
+        .unwrap();
+    let stuck = listed.iter().find(|i| i.id == stuck.invitation.id).unwrap();
+    assert!(matches!(stuck.delivery, Delivery::Failed(_)), "{stuck:?}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn sending_again_makes_a_new_link_and_the_old_one_stops_working(pool: PgPool) {
+    let (club, admin) = fx::society_with_admin(&pool, "club").await;
+    let first = invite(&pool, club.id, admin.id, "mia@example.org", Trainer).await;
+    invitations::mark_failed(&pool, first.invitation.id, "down")
+        .await
+        .unwrap();
+    sqlx::query("update invitations set expires_at = now() - interval '1 day' where id = $1")
+        .bind(first.invitation.id.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state(&pool, &first.token).await, InvitationState::Expired);
+
+    let mut tx = pool.begin().await.unwrap();
+    let again = crate::calls::resend_invitation(&mut tx, club.id, admin.id, first.invitation.id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_ne!(again.token, first.token);
+    assert_eq!(
+        (
+            again.invitation.id,
+            again.invitation.role,
+            again.invitation.state
+        ),
+        (first.invitation.id, Trainer, InvitationState::Open)
+    );
+    assert_eq!(again.invitation.delivery, Delivery::Sending);
+    assert!(again.invitation.expires_at > chrono::Utc::now() + chrono::Duration::days(13));
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        invitations::details(&mut conn, &first.token)
+            .await
+            .map(drop),
+        Err(AppError::NotFound),
+        "the old link is gone"
+    );
+    assert_eq!(state(&pool, &again.token).await, InvitationState::Open);
+    assert_eq!(audit_count(&pool, "invitation.resent").await, 1);
+    let mia = account(&pool, "mia", "mia@example.org").await;
+    accept(&pool, &again.token, &mia).await.unwrap();
+    assert_eq!(
+        membership(&pool, club.id, mia.id).await,
+        Some((Trainer, Approved))
+    );
+
+    // An accepted (or revoked) invitation is not sent again; nor is another society's.
+    let result =
+        crate::calls::resend_invitation(&mut conn, club.id, admin.id, first.invitation.id).await;
+    assert!(is_conflict(&result, "already accepted"), "{result:?}");
+    let (other, other_admin) = fx::society_with_admin(&pool, "other").await;
+    let result =
+        crate::calls::resend_invitation(&mut conn, other.id, other_admin.id, first.invitation.id)
+            .await;
+    assert_eq!(result.map(drop), Err(AppError::NotFound));
+    let member = account(&pool, "member", "member@example.org").await;
+    fx::put_membership(&mut conn, club.id, member.id, Member, Approved)
+        .await
+        .unwrap();
+    let result =
+        crate::calls::resend_invitation(&mut conn, club.id, member.id, first.invitation.id).await;
+    assert_eq!(result.map(drop), Err(AppError::Forbidden));
 }

@@ -205,62 +205,68 @@ async fn bulk_decisions_take_one_to_200_requests_and_a_short_reason(pool: PgPool
 async fn two_bulk_decisions_over_overlapping_sets_decide_each_request_once(pool: PgPool) {
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
     let second = joined(&pool, club.id, "second-admin", Admin, Approved).await;
+    let ids = applicants(&pool, club.id, "applicant", 40).await;
+    let first_set: Vec<UserId> = ids[..30].to_vec();
+    // The other admin names them in the opposite order: no deadlock either way.
+    let second_set: Vec<UserId> = ids[10..].iter().rev().copied().collect();
 
-    for round in 0..3 {
-        let ids = applicants(&pool, club.id, &format!("round{round}"), 40).await;
-        let first_set: Vec<UserId> = ids[..30].to_vec();
-        // The other admin names them in the opposite order: no deadlock either way.
-        let second_set: Vec<UserId> = ids[10..].iter().rev().copied().collect();
-        let decide = |actor: UserId, set: Vec<UserId>, decision: Decision| {
-            let pool = pool.clone();
-            async move {
-                let mut tx = pool.begin().await.unwrap();
-                let result =
-                    members::decide_many(&mut tx, club.id, actor, &set, decision, "").await;
-                if result.is_ok() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    tx.commit().await.unwrap();
-                }
-                result
-            }
-        };
-        let (a, b) = tokio::join!(
-            decide(admin.id, first_set, Decision::Approve),
-            decide(second.id, second_set, Decision::Reject)
-        );
-        let (a, b) = (a.unwrap(), b.unwrap());
-        assert_eq!(a.decided + b.decided, 40, "round {round}: {a:?} / {b:?}");
-        assert_eq!(a.skipped + b.skipped, 20, "round {round}: {a:?} / {b:?}");
-        for id in &ids {
-            assert_eq!(decisions_on(&pool, *id).await, 1, "round {round}");
-            let told: i64 = sqlx::query_scalar(
-                "select count(*) from notification_outbox where recipient_id = $1",
+    // The first admin's decisions are made and not yet committed; the second admin's call
+    // waits for them, then finds twenty of its forty already decided.
+    let mut tx = pool.begin().await.unwrap();
+    let a = members::decide_many(
+        &mut tx,
+        club.id,
+        admin.id,
+        &first_set,
+        Decision::Approve,
+        "",
+    )
+    .await
+    .unwrap();
+    let later = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            let outcome = members::decide_many(
+                &mut tx,
+                club.id,
+                second.id,
+                &second_set,
+                Decision::Reject,
+                "",
             )
-            .bind(id.0)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            assert_eq!(told, 1, "round {round}: one decision, one notification");
-            assert_ne!(
-                membership(&pool, club.id, *id).await.map(|m| m.1),
-                Some(Pending)
-            );
-        }
-        // Those only one admin named got that admin's decision.
+            .await;
+            tx.commit().await.unwrap();
+            outcome
+        })
+    };
+    fx::wait_until_blocked(&pool, 1).await;
+    tx.commit().await.unwrap();
+    let b = later.await.unwrap().unwrap();
+
+    assert_eq!((a.decided, a.skipped), (30, 0));
+    assert_eq!((b.decided, b.skipped), (10, 20));
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(decisions_on(&pool, *id).await, 1, "applicant {i}");
+        let told: i64 =
+            sqlx::query_scalar("select count(*) from notification_outbox where recipient_id = $1")
+                .bind(id.0)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(told, 1, "applicant {i}: one decision, one notification");
+        let expected = if i < 30 { Approved } else { Rejected };
         assert_eq!(
-            membership(&pool, club.id, ids[0]).await.map(|m| m.1),
-            Some(Approved)
-        );
-        assert_eq!(
-            membership(&pool, club.id, ids[39]).await.map(|m| m.1),
-            Some(Rejected)
+            membership(&pool, club.id, *id).await.map(|m| m.1),
+            Some(expected),
+            "applicant {i}"
         );
     }
 }
 
 // Regression: deciding a request while another admin acts on the same person must not
 // deadlock: every admin action locks the society row first, then membership rows. A third
-// transaction holding the society row (a settings change) forces the old bad order.
+// transaction holding the society row (a settings change) makes both wait, in turn.
 #[sqlx::test(migrations = "../migrations")]
 async fn deciding_a_request_while_another_admin_acts_on_the_same_person_does_not_fail(
     pool: PgPool,
@@ -268,11 +274,10 @@ async fn deciding_a_request_while_another_admin_acts_on_the_same_person_does_not
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
     let second = joined(&pool, club.id, "second-admin", Admin, Approved).await;
     let applicant = applicants(&pool, club.id, "applicant", 1).await[0];
-    let ms = std::time::Duration::from_millis;
 
-    // A settings change holds the society row for a moment...
+    // A settings change holds the society row...
     let mut settings_tx = pool.begin().await.unwrap();
-    societies::update_settings(
+    crate::calls::update_settings(
         &mut settings_tx,
         club.id,
         admin.id,
@@ -280,40 +285,43 @@ async fn deciding_a_request_while_another_admin_acts_on_the_same_person_does_not
     )
     .await
     .unwrap();
+    let in_turn = |what: &'static str| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            let result = match what {
+                "suspend" => members::suspend(&mut tx, club.id, second.id, applicant, "")
+                    .await
+                    .map(|()| Suspended),
+                _ => {
+                    members::decide(&mut tx, club.id, admin.id, applicant, Decision::Approve, "")
+                        .await
+                }
+            };
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            result
+        })
+    };
     // ...while the second admin suspends the applicant (waiting for the society row)...
-    let suspend = async {
-        let mut tx = pool.begin().await.unwrap();
-        let result = members::suspend(&mut tx, club.id, second.id, applicant, "").await;
-        if result.is_ok() {
-            tx.commit().await.unwrap();
-        }
-        result
-    };
-    // ...and, a moment later, the first admin approves the request.
-    let decide = async {
-        tokio::time::sleep(ms(100)).await;
-        let mut tx = pool.begin().await.unwrap();
-        let result =
-            members::decide(&mut tx, club.id, admin.id, applicant, Decision::Approve, "").await;
-        if result.is_ok() {
-            tx.commit().await.unwrap();
-        }
-        result
-    };
-    let settings_done = async {
-        tokio::time::sleep(ms(300)).await;
-        settings_tx.commit().await.unwrap();
-    };
-    let (suspended, decided, ()) = tokio::join!(suspend, decide, settings_done);
+    let suspension = in_turn("suspend");
+    fx::wait_until_blocked(&pool, 1).await;
+    // ...and then the first admin approves the request (waiting behind the suspension).
+    let decision = in_turn("decide");
+    fx::wait_until_blocked(&pool, 2).await;
+    settings_tx.commit().await.unwrap();
+    let (suspended, decided) = (suspension.await.unwrap(), decision.await.unwrap());
 
-    // Either order is fine: the suspension comes too early (the request is still pending)
-    // or right after the approval. Neither call may fail on the database.
-    assert_eq!(decided, Ok(Approved), "suspend: {suspended:?}");
-    assert!(
-        suspended.is_ok() || is_conflict(&suspended, "not been approved"),
-        "{suspended:?}"
-    );
+    // The suspension came first, while the request was still pending; then the approval.
+    // Neither call failed on the database.
+    assert!(is_conflict(&suspended.map(drop), "not been approved"));
+    assert_eq!(decided, Ok(Approved));
     assert_eq!(decisions_on(&pool, applicant).await, 1);
+    assert_eq!(
+        membership(&pool, club.id, applicant).await.map(|m| m.1),
+        Some(Approved)
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -193,7 +193,7 @@ async fn the_directory_searches_names_in_any_case_and_emails_for_admins_only(poo
     let trainer = person(&pool, "Tina Trainer", "tina@example.net").await;
     let mut conn = pool.acquire().await.unwrap();
     for (user, role) in [(&grace, Member), (&jorg, Member), (&trainer, Trainer)] {
-        members::put(&mut conn, club.id, user.id, role, Approved)
+        fx::put_membership(&mut conn, club.id, user.id, role, Approved)
             .await
             .unwrap();
     }
@@ -272,7 +272,7 @@ async fn percent_underscore_and_backslash_match_only_themselves(pool: PgPool) {
     let mut people = Vec::new();
     for (name, email) in names {
         let user = person(&pool, name, email).await;
-        members::put(&mut conn, club.id, user.id, Member, Approved)
+        fx::put_membership(&mut conn, club.id, user.id, Member, Approved)
             .await
             .unwrap();
         people.push(user.id);

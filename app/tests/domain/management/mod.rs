@@ -1,12 +1,13 @@
 //! Managing members (roles, suspensions, removals, bulk decisions, the directory), the
 //! society's settings and the audit log.
 
-use app::audit::db as audit;
-use app::auth::{CurrentUser, UserId};
+use app::access::{CurrentUser, MembershipRole, MembershipStatus};
 use app::error::AppError;
-use app::members::db as members;
-use app::members::{Decision, DirectoryQuery, MembershipRole, MembershipStatus, MAX_BULK};
-use app::societies::{db as societies, JoinPolicy, SocietyId, SocietySettings};
+use app::ids::{SocietyId, UserId};
+use app::members::{Decision, DirectoryQuery, MAX_BULK};
+use app::societies::{JoinPolicy, SocietySettings};
+
+use crate::calls as members;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -31,7 +32,7 @@ async fn joined(
 ) -> CurrentUser {
     let user = fx::user(pool, name, false).await;
     let mut conn = pool.acquire().await.unwrap();
-    members::put(&mut conn, society, user.id, role, status)
+    fx::put_membership(&mut conn, society, user.id, role, status)
         .await
         .unwrap();
     user
@@ -46,6 +47,7 @@ async fn person(pool: &PgPool, name: &str, email: &str) -> CurrentUser {
             issuer: "https://idp.test/realms/t".into(),
             subject: format!("sub-{email}"),
             email: email.into(),
+            email_verified: true,
             name: name.into(),
             is_platform_admin: false,
         },
@@ -76,7 +78,7 @@ async fn audit_rows(
     action: &str,
 ) -> Vec<(Option<Uuid>, Option<String>, serde_json::Value)> {
     sqlx::query_as(
-        "select actor_id, subject_id, details from audit_log where action = $1 order by id",
+        "select actor_id, subject_id, details from audit_log where action::text = $1 order by id",
     )
     .bind(action)
     .fetch_all(pool)

@@ -8,7 +8,10 @@ async fn society_row(pool: &PgPool, society: SocietyId) -> app::societies::Socie
         .fetch_one(pool)
         .await
         .unwrap();
-    societies::find_by_slug(pool, &slug).await.unwrap().unwrap()
+    app::societies::db::find_by_slug(pool, &slug)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -16,7 +19,7 @@ async fn admins_change_settings_and_the_audit_log_keeps_only_what_changed(pool: 
     let (club, admin) = fx::society_with_admin(&pool, "club").await;
     let mut conn = pool.acquire().await.unwrap();
 
-    let updated = societies::update_settings(
+    let updated = crate::calls::update_settings(
         &mut conn,
         club.id,
         admin.id,
@@ -60,7 +63,7 @@ async fn admins_change_settings_and_the_audit_log_keeps_only_what_changed(pool: 
     );
 
     // The same settings again (spaces aside): no audit row.
-    societies::update_settings(
+    crate::calls::update_settings(
         &mut conn,
         club.id,
         admin.id,
@@ -78,7 +81,7 @@ async fn admins_change_settings_and_the_audit_log_keeps_only_what_changed(pool: 
     // One field changed: one field recorded. The longest name and description are fine.
     let name = "N".repeat(100);
     let description = "ü".repeat(4000);
-    societies::update_settings(
+    crate::calls::update_settings(
         &mut conn,
         club.id,
         admin.id,
@@ -86,7 +89,7 @@ async fn admins_change_settings_and_the_audit_log_keeps_only_what_changed(pool: 
     )
     .await
     .unwrap();
-    societies::update_settings(
+    crate::calls::update_settings(
         &mut conn,
         club.id,
         admin.id,
@@ -133,7 +136,7 @@ async fn invalid_settings_are_refused_with_nothing_written(pool: PgPool) {
         ),
     ];
     for (new, field) in cases {
-        let err = societies::update_settings(&mut conn, club.id, admin.id, new.clone())
+        let err = crate::calls::update_settings(&mut conn, club.id, admin.id, new.clone())
             .await
             .unwrap_err();
         assert!(
@@ -166,7 +169,7 @@ async fn only_the_societys_admins_change_its_settings(pool: PgPool) {
         ("other society's admin", other_admin.id),
         ("platform admin", fx::user(&pool, "root", true).await.id),
     ] {
-        let result = societies::update_settings(
+        let result = crate::calls::update_settings(
             &mut conn,
             club.id,
             actor,
@@ -199,12 +202,12 @@ async fn the_audit_log_pages_newest_first_for_admins_only(pool: PgPool) {
     assert_eq!(all.len(), 100);
     let mut conn = pool.acquire().await.unwrap();
 
-    let first = audit::list(&mut conn, club.id, admin.id, None)
+    let first = crate::calls::audit_list(&mut conn, club.id, admin.id, None)
         .await
         .unwrap();
     assert_eq!(first.entries.len(), 50);
     assert_eq!(first.next_before, Some(first.entries[49].id));
-    let second = audit::list(&mut conn, club.id, admin.id, first.next_before)
+    let second = crate::calls::audit_list(&mut conn, club.id, admin.id, first.next_before)
         .await
         .unwrap();
     assert_eq!((second.entries.len(), second.next_before), (50, None));
@@ -215,20 +218,23 @@ async fn the_audit_log_pages_newest_first_for_admins_only(pool: PgPool) {
         .map(|e| e.id)
         .collect();
     assert_eq!(seen, all, "every entry once, newest first");
-    assert_eq!(second.entries.last().unwrap().action, "society.created");
+    assert_eq!(
+        second.entries.last().unwrap().action.as_str(),
+        "society.created"
+    );
 
     // One more entry makes a third page of one.
     let mia = joined(&pool, club.id, "mia", Member, Approved).await;
     members::set_role(&mut conn, club.id, admin.id, mia.id, Trainer)
         .await
         .unwrap();
-    let first = audit::list(&mut conn, club.id, admin.id, None)
+    let first = crate::calls::audit_list(&mut conn, club.id, admin.id, None)
         .await
         .unwrap();
-    let second = audit::list(&mut conn, club.id, admin.id, first.next_before)
+    let second = crate::calls::audit_list(&mut conn, club.id, admin.id, first.next_before)
         .await
         .unwrap();
-    let third = audit::list(&mut conn, club.id, admin.id, second.next_before)
+    let third = crate::calls::audit_list(&mut conn, club.id, admin.id, second.next_before)
         .await
         .unwrap();
     assert_eq!(
@@ -242,7 +248,7 @@ async fn the_audit_log_pages_newest_first_for_admins_only(pool: PgPool) {
     assert!(second.next_before.is_some());
     assert_eq!(third.next_before, None);
     let oldest = *all.last().unwrap();
-    let none = audit::list(&mut conn, club.id, admin.id, Some(oldest))
+    let none = crate::calls::audit_list(&mut conn, club.id, admin.id, Some(oldest))
         .await
         .unwrap();
     assert_eq!((none.entries.len(), none.next_before), (0, None));
@@ -263,7 +269,7 @@ async fn the_audit_log_pages_newest_first_for_admins_only(pool: PgPool) {
         ("other society's admin", other_admin.id),
     ] {
         assert_eq!(
-            audit::list(&mut conn, club.id, actor, None).await,
+            crate::calls::audit_list(&mut conn, club.id, actor, None).await,
             Err(AppError::Forbidden),
             "{who}"
         );
@@ -294,7 +300,7 @@ async fn audit_entries_name_actor_and_subject_and_summarize_the_details(pool: Pg
     members::remove(&mut conn, club.id, admin.id, mia.id, "Gone")
         .await
         .unwrap();
-    societies::update_settings(
+    crate::calls::update_settings(
         &mut conn,
         club.id,
         admin.id,
@@ -302,7 +308,7 @@ async fn audit_entries_name_actor_and_subject_and_summarize_the_details(pool: Pg
     )
     .await
     .unwrap();
-    app::members::invitations::create(&mut conn, club.id, admin.id, "new@example.org", Trainer)
+    crate::calls::invite(&mut conn, club.id, admin.id, "new@example.org", Trainer)
         .await
         .unwrap();
 
@@ -312,7 +318,7 @@ async fn audit_entries_name_actor_and_subject_and_summarize_the_details(pool: Pg
         parts.sort();
         parts
     };
-    let log = audit::list(&mut conn, club.id, admin.id, None)
+    let log = crate::calls::audit_list(&mut conn, club.id, admin.id, None)
         .await
         .unwrap();
     let seen: Vec<_> = log

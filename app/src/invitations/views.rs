@@ -6,42 +6,63 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::{
-    get_invitation, list_invitations, AcceptInvitation, InvitationState, InviteMember,
-    MembershipRole, RevokeInvitation,
+    get_invitation, list_invitations, AcceptInvitation, Delivery, Invitation, InvitationState,
+    InviteMember, ResendInvitation, RevokeInvitation,
 };
-use crate::auth::{encode_query_value, get_sign_in_options, RequestEmailLink};
+use crate::access::{use_user, MembershipRole};
+use crate::auth::{get_sign_in_options, RequestEmailLink};
 use crate::error::AppError;
-use crate::shell::use_user;
+use crate::paths::encode_query_value;
 use crate::societies::use_society;
 use crate::ui::{date_time, ErrorPage, FormError};
+
+/// What became of an invitation just sent (or sent again), said to the admin.
+fn sent_notice(invitation: Invitation) -> impl IntoView {
+    match invitation.delivery {
+        Delivery::Failed(why) => view! {
+            <p class="form-error" role="alert" data-testid="invitation-not-sent">
+                "The invitation to " {invitation.email} " was saved, but its email was not sent: " {why}
+                " Use “Send again” below to retry."
+            </p>
+        }
+        .into_any(),
+        _ => view! {
+            <p class="notice" role="status" data-testid="invitation-sent">
+                "Invitation sent to " {invitation.email} "."
+            </p>
+        }
+        .into_any(),
+    }
+}
 
 /// `/s/:slug/invitations`: admins invite people by email and see what became of it.
 #[component]
 pub fn InvitationsPage() -> impl IntoView {
     let ctx = use_society();
     let invite = ServerAction::<InviteMember>::new();
+    let resend = ServerAction::<ResendInvitation>::new();
     let revoke = ServerAction::<RevokeInvitation>::new();
     let invitations = Resource::new(
         move || {
             (
                 ctx.slug.get(),
                 invite.version().get(),
+                resend.version().get(),
                 revoke.version().get(),
             )
         },
         |(slug, ..)| list_invitations(slug),
     );
     let invite_error = Signal::derive(move || invite.value().get().and_then(Result::err));
-    let revoke_error = Signal::derive(move || revoke.value().get().and_then(Result::err));
-    let sent = move || {
-        invite.value().get().and_then(Result::ok).map(|i| {
-            view! {
-                <p class="notice" role="status" data-testid="invitation-sent">
-                    "Invitation sent to " {i.email} "."
-                </p>
-            }
-        })
-    };
+    let list_error = Signal::derive(move || {
+        revoke
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| resend.value().get().and_then(Result::err))
+    });
+    let sent = move || invite.value().get().and_then(Result::ok).map(sent_notice);
+    let resent = move || resend.value().get().and_then(Result::ok).map(sent_notice);
     view! {
         <Title text="Invitations"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -75,7 +96,8 @@ pub fn InvitationsPage() -> impl IntoView {
                     </section>
                     <section class="card">
                         <h2>"Invitations"</h2>
-                        <FormError error=revoke_error/>
+                        <FormError error=list_error/>
+                        {resent}
                         {if list.is_empty() {
                             view! { <p class="empty">"No invitations yet."</p> }.into_any()
                         } else {
@@ -92,22 +114,46 @@ pub fn InvitationsPage() -> impl IntoView {
                                                 other => other.label().to_string(),
                                             };
                                             let open = i.state == InvitationState::Open;
-                                            let slug = slug_revoke.clone();
+                                            let can_resend = matches!(i.state, InvitationState::Open | InvitationState::Expired);
+                                            let delivery = match &i.delivery {
+                                                Delivery::Sending => "Sending…".to_string(),
+                                                Delivery::Sent => format!("Sent {}", date_time(i.created_at)),
+                                                Delivery::Failed(why) => format!("Not sent: {why}"),
+                                            };
+                                            let failed = matches!(i.delivery, Delivery::Failed(_));
+                                            let (slug, slug_resend) = (slug_revoke.clone(), slug_revoke.clone());
+                                            let (id, id_resend) = (i.id.0.to_string(), i.id.0.to_string());
+                                            let resend_label = format!("Send the invitation to {} again", i.email);
+                                            let revoke_label = format!("Revoke the invitation to {}", i.email);
                                             view! {
                                                 <tr data-testid="invitation-row">
                                                     <td>{i.email.clone()}</td>
                                                     <td>{i.role.label()}</td>
-                                                    <td>{date_time(i.created_at)}{i.invited_by.map(|n| format!(" by {n}"))}</td>
+                                                    <td>
+                                                        <span class:form-error=failed data-testid="invitation-delivery">{delivery}</span>
+                                                        {i.invited_by.map(|n| format!(" by {n}"))}
+                                                    </td>
                                                     <td>{state}</td>
-                                                    <td>{open.then(|| view! {
-                                                        <ActionForm action=revoke>
-                                                            <input type="hidden" name="slug" value=slug/>
-                                                            <input type="hidden" name="invitation" value=i.id.0.to_string()/>
-                                                            <button type="submit" class="button" aria-label=format!("Revoke the invitation to {}", i.email)>
-                                                                "Revoke"
-                                                            </button>
-                                                        </ActionForm>
-                                                    })}</td>
+                                                    <td class="actions">
+                                                        {can_resend.then(|| view! {
+                                                            <ActionForm action=resend>
+                                                                <input type="hidden" name="slug" value=slug_resend/>
+                                                                <input type="hidden" name="invitation" value=id_resend/>
+                                                                <button type="submit" class="button" aria-label=resend_label>
+                                                                    "Send again"
+                                                                </button>
+                                                            </ActionForm>
+                                                        })}
+                                                        {open.then(|| view! {
+                                                            <ActionForm action=revoke>
+                                                                <input type="hidden" name="slug" value=slug/>
+                                                                <input type="hidden" name="invitation" value=id/>
+                                                                <button type="submit" class="button" aria-label=revoke_label>
+                                                                    "Revoke"
+                                                                </button>
+                                                            </ActionForm>
+                                                        })}
+                                                    </td>
                                                 </tr>
                                             }
                                         }).collect_view()}
@@ -176,13 +222,23 @@ pub fn InvitationPage() -> impl IntoView {
                         <p data-testid="invitation-state">"This invitation has expired. Ask the society's admins for a new one."</p>
                     }.into_any(),
                     InvitationState::Open => match me {
-                        Some(me) if me.email.trim().eq_ignore_ascii_case(&invitation.email) => view! {
+                        Some(me) if me.email.trim().eq_ignore_ascii_case(&invitation.email) && me.email_verified => view! {
                             <p class="muted">"Open until " {date_time(invitation.expires_at)} "."</p>
                             <ActionForm action=accept>
                                 <input type="hidden" name="token" value=token.clone()/>
                                 <FormError error=accept_error/>
                                 <button type="submit" class="button primary">"Accept invitation"</button>
                             </ActionForm>
+                        }.into_any(),
+                        Some(me) if me.email.trim().eq_ignore_ascii_case(&invitation.email) => view! {
+                            <p class="form-error" role="alert" data-testid="invitation-state">
+                                "Your sign-in service has not confirmed that " {invitation.email.clone()}
+                                " is your address, so it cannot accept this invitation. Sign out, then open this link again "
+                                "and sign in with an email link, or confirm the address with your sign-in service first."
+                            </p>
+                            <form method="post" action="/auth/logout">
+                                <button type="submit" class="button">"Sign out"</button>
+                            </form>
                         }.into_any(),
                         Some(me) => view! {
                             <p class="form-error" role="alert" data-testid="invitation-state">

@@ -1,51 +1,76 @@
-//! Invitations by email: an admin invites an address; the link in the email, opened by
-//! someone signed in with that address, makes an approved membership. Single use, expiring,
-//! revocable; only the SHA-256 of the link's secret is stored.
+//! Invitation rows: creating, resending, revoking and accepting them, and recording how their
+//! email went.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use super::{
-    Invitation, InvitationDetails, InvitationId, InvitationState, MembershipRole, MembershipStatus,
+    Delivery, Invitation, InvitationDetails, InvitationState, INVITATION_DAYS,
+    MAX_INVITATIONS_PER_HOUR,
 };
-use crate::auth::db::{hash_token, new_token, normalize_email};
-use crate::auth::{CurrentUser, UserId};
+use crate::access::{AdminReader, CurrentUser, MembershipRole, MembershipStatus, SocietyAdmin};
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
-use crate::societies::SocietyId;
+use crate::ids::{InvitationId, SocietyId, UserId};
+use crate::mail::normalize_email;
+use crate::secret::{hash_token, new_token};
 
-/// How long an invitation link works.
-pub const INVITATION_DAYS: i64 = 14;
-/// Most invitations one society sends per hour.
-pub const MAX_INVITATIONS_PER_HOUR: i64 = 100;
-
-/// A new invitation and what its email needs.
+/// An invitation whose link was just made, and what its email needs. Exists only in memory,
+/// between the commit and the email.
 #[derive(Debug, Clone)]
 pub struct CreatedInvitation {
     pub invitation: Invitation,
     /// The link's secret; never stored.
     pub token: String,
     pub society_name: String,
-    /// The outbox row announcing it, marked sent once the email is out.
-    pub notification: i64,
 }
 
-/// Society admins: invites `raw_email` to join `society` as `role`. An open invitation to the
-/// same address is replaced. Refuses addresses of current (or suspended) members.
-#[tracing::instrument(skip_all, fields(society = %society.0, ?role))]
-pub async fn create(
-    conn: &mut PgConnection,
-    society: SocietyId,
-    actor: UserId,
-    raw_email: &str,
-    role: MembershipRole,
-) -> AppResult<CreatedInvitation> {
-    super::db::lock_as_admin(&mut *conn, society, actor).await?;
-    let email = normalize_email(raw_email)?;
-    let society_name = sqlx::query_scalar!(
-        "select name from societies where id = $1",
-        society as SocietyId
+/// The invitation constraints a caller can run into, with what they are told.
+fn constraint_message(name: &str) -> Option<AppError> {
+    match name {
+        "invitations_open_key" => Some(AppError::Conflict(
+            "An invitation to this address was sent just now. Please check the list.".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// Refuses when the society sent `MAX_INVITATIONS_PER_HOUR` links within the last hour.
+async fn check_hourly_limit(conn: &mut PgConnection, society: SocietyId) -> AppResult<()> {
+    let recent = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from invitations
+            where society_id = $1 and issued_at > now() - interval '1 hour'"#,
+        society as SocietyId,
     )
     .fetch_one(&mut *conn)
     .await?;
+    if recent >= MAX_INVITATIONS_PER_HOUR {
+        return Err(AppError::RateLimited);
+    }
+    Ok(())
+}
+
+async fn society_name(conn: &mut PgConnection, society: SocietyId) -> AppResult<String> {
+    let name = sqlx::query_scalar!(
+        "select name from societies where id = $1",
+        society as SocietyId
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(name)
+}
+
+/// Society admins: invites `raw_email` to join as `role`. An open invitation to the same
+/// address is replaced. Refuses addresses of current (or suspended) members.
+#[tracing::instrument(skip_all, fields(society = %admin.society().0, ?role))]
+pub async fn create(
+    conn: &mut PgConnection,
+    admin: &SocietyAdmin,
+    raw_email: &str,
+    role: MembershipRole,
+) -> AppResult<CreatedInvitation> {
+    let (society, actor) = (admin.society(), admin.user());
+    let email = normalize_email(raw_email)?;
+    let society_name = society_name(&mut *conn, society).await?;
     let existing = sqlx::query_scalar!(
         r#"select m.status as "status: MembershipStatus"
              from memberships m join users u on u.id = m.user_id
@@ -69,16 +94,7 @@ pub async fn create(
         }
         None => {}
     }
-    let recent = sqlx::query_scalar!(
-        r#"select count(*) as "count!" from invitations
-            where society_id = $1 and created_at > now() - interval '1 hour'"#,
-        society as SocietyId,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if recent >= MAX_INVITATIONS_PER_HOUR {
-        return Err(AppError::RateLimited);
-    }
+    check_hourly_limit(&mut *conn, society).await?;
     let replaced = sqlx::query_scalar!(
         r#"update invitations set revoked_at = now(), revoked_by = $3
             where society_id = $1 and email = $2 and accepted_at is null and revoked_at is null
@@ -94,7 +110,7 @@ pub async fn create(
             &mut *conn,
             Some(society),
             actor,
-            "invitation.revoked",
+            AuditAction::InvitationRevoked,
             Some(old.0.to_string()),
             serde_json::json!({ "email": email, "replaced": true }),
         )
@@ -116,29 +132,15 @@ pub async fn create(
         INVITATION_DAYS as i32,
     )
     .fetch_one(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| AppError::from_db(e, constraint_message))?;
     crate::audit::record(
         &mut *conn,
         Some(society),
         actor,
-        "invitation.created",
+        AuditAction::InvitationCreated,
         Some(row.id.0.to_string()),
         serde_json::json!({ "email": email, "role": role }),
-    )
-    .await?;
-    let account = sqlx::query_scalar!(
-        r#"select id as "id: UserId" from users where lower(email) = $1 order by last_login_at desc nulls last limit 1"#,
-        email
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let notification = crate::notifications::db::enqueue_for_address(
-        &mut *conn,
-        society,
-        account,
-        &email,
-        "membership.invited",
-        serde_json::json!({ "invitation_id": row.id, "role": role }),
     )
     .await?;
     Ok(CreatedInvitation {
@@ -150,11 +152,132 @@ pub async fn create(
             created_at: row.created_at,
             expires_at: row.expires_at,
             state: InvitationState::Open,
+            delivery: Delivery::Sending,
         },
         token,
         society_name,
-        notification,
     })
+}
+
+/// Society admins: a new link for an open or expired invitation (valid `INVITATION_DAYS`
+/// from now), to be mailed again; the old link stops working.
+#[tracing::instrument(skip_all, fields(society = %admin.society().0, invitation = %invitation.0))]
+pub async fn resend(
+    conn: &mut PgConnection,
+    admin: &SocietyAdmin,
+    invitation: InvitationId,
+) -> AppResult<CreatedInvitation> {
+    let society = admin.society();
+    check_hourly_limit(&mut *conn, society).await?;
+    let token = new_token();
+    let row = sqlx::query!(
+        r#"update invitations i
+              set token_hash = $3, issued_at = now(), expires_at = now() + make_interval(days => $4::int),
+                  sent_at = null, send_error = null
+            where i.id = $1 and i.society_id = $2 and i.accepted_at is null and i.revoked_at is null
+        returning i.email, i.role as "role: MembershipRole",
+                  i.created_at as "created_at: chrono::DateTime<chrono::Utc>",
+                  i.expires_at as "expires_at: chrono::DateTime<chrono::Utc>",
+                  (select name from users where id = i.invited_by) as invited_by"#,
+        invitation as InvitationId,
+        society as SocietyId,
+        hash_token(&token),
+        INVITATION_DAYS as i32,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Err(ended_or_missing(&mut *conn, society, invitation).await);
+    };
+    crate::audit::record(
+        &mut *conn,
+        Some(society),
+        admin.user(),
+        AuditAction::InvitationResent,
+        Some(invitation.0.to_string()),
+        serde_json::json!({ "email": row.email }),
+    )
+    .await?;
+    Ok(CreatedInvitation {
+        invitation: Invitation {
+            id: invitation,
+            email: row.email,
+            role: row.role,
+            invited_by: row.invited_by,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            state: InvitationState::Open,
+            delivery: Delivery::Sending,
+        },
+        token,
+        society_name: society_name(&mut *conn, society).await?,
+    })
+}
+
+/// Why an invitation of `society` cannot be changed: it ended (`Conflict`), or there is no
+/// such invitation in this society (`NotFound`).
+async fn ended_or_missing(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    invitation: InvitationId,
+) -> AppError {
+    let exists = sqlx::query_scalar!(
+        r#"select true as "exists!" from invitations where id = $1 and society_id = $2"#,
+        invitation as InvitationId,
+        society as SocietyId,
+    )
+    .fetch_optional(conn)
+    .await;
+    match exists {
+        Ok(Some(_)) => {
+            AppError::Conflict("This invitation was already accepted or revoked.".into())
+        }
+        Ok(None) => AppError::NotFound,
+        Err(e) => e.into(),
+    }
+}
+
+/// The invitation's email went out (its current link).
+pub async fn mark_sent(pool: &PgPool, invitation: InvitationId) -> AppResult<()> {
+    sqlx::query!(
+        "update invitations set sent_at = now(), send_error = null where id = $1",
+        invitation as InvitationId,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The invitation's email could not be sent, and why (shown to the admins).
+pub async fn mark_failed(pool: &PgPool, invitation: InvitationId, why: &str) -> AppResult<()> {
+    sqlx::query!(
+        "update invitations set send_error = $2 where id = $1 and sent_at is null",
+        invitation as InvitationId,
+        why,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How long an invitation's email may be "sending" before it counts as not sent (the server
+/// stopped between saving and sending).
+const SENDING_GRACE_SECONDS: i64 = 120;
+
+fn delivery_of(
+    sent: bool,
+    send_error: Option<String>,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Delivery {
+    match (sent, send_error) {
+        (true, _) => Delivery::Sent,
+        (false, Some(why)) => Delivery::Failed(why),
+        (false, None) if (now - issued_at).num_seconds() < SENDING_GRACE_SECONDS => {
+            Delivery::Sending
+        }
+        (false, None) => Delivery::Failed("The email was not sent.".into()),
+    }
 }
 
 /// The invitation email for `created`, from `inviter`, carrying `link`.
@@ -181,24 +304,21 @@ pub fn email(created: &CreatedInvitation, inviter: &str, link: &str) -> crate::m
 }
 
 /// Society admins: the society's last 200 invitations, newest first.
-pub async fn list(
-    conn: &mut PgConnection,
-    society: SocietyId,
-    actor: UserId,
-) -> AppResult<Vec<Invitation>> {
-    super::db::require_role(&mut *conn, society, actor, MembershipRole::Admin).await?;
+pub async fn list(conn: &mut PgConnection, admin: &AdminReader) -> AppResult<Vec<Invitation>> {
     let rows = sqlx::query!(
         r#"select i.id as "id: InvitationId", i.email, i.role as "role: MembershipRole",
                   u.name as "invited_by?",
                   i.created_at as "created_at: chrono::DateTime<chrono::Utc>",
                   i.expires_at as "expires_at: chrono::DateTime<chrono::Utc>",
                   i.accepted_at is not null as "accepted!", i.revoked_at is not null as "revoked!",
+                  i.issued_at as "issued_at: chrono::DateTime<chrono::Utc>",
+                  i.sent_at is not null as "sent!", i.send_error,
                   now() as "now!: chrono::DateTime<chrono::Utc>"
              from invitations i left join users u on u.id = i.invited_by
             where i.society_id = $1
             order by i.created_at desc
             limit 200"#,
-        society as SocietyId,
+        admin.society() as SocietyId,
     )
     .fetch_all(conn)
     .await?;
@@ -211,50 +331,38 @@ pub async fn list(
             invited_by: r.invited_by,
             created_at: r.created_at,
             state: InvitationState::of(r.accepted, r.revoked, r.expires_at, r.now),
+            delivery: delivery_of(r.sent, r.send_error, r.issued_at, r.now),
             expires_at: r.expires_at,
         })
         .collect())
 }
 
 /// Society admins: revokes an open invitation of their society.
-#[tracing::instrument(skip_all, fields(society = %society.0, invitation = %invitation.0))]
+#[tracing::instrument(skip_all, fields(society = %admin.society().0, invitation = %invitation.0))]
 pub async fn revoke(
     conn: &mut PgConnection,
-    society: SocietyId,
-    actor: UserId,
+    admin: &SocietyAdmin,
     invitation: InvitationId,
 ) -> AppResult<()> {
-    super::db::lock_as_admin(&mut *conn, society, actor).await?;
+    let society = admin.society();
     let revoked = sqlx::query_scalar!(
         "update invitations set revoked_at = now(), revoked_by = $3
           where id = $1 and society_id = $2 and accepted_at is null and revoked_at is null
         returning email",
         invitation as InvitationId,
         society as SocietyId,
-        actor as UserId,
+        admin.user() as UserId,
     )
     .fetch_optional(&mut *conn)
     .await?;
     let Some(email) = revoked else {
-        let exists = sqlx::query_scalar!(
-            r#"select true as "exists!" from invitations where id = $1 and society_id = $2"#,
-            invitation as InvitationId,
-            society as SocietyId,
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
-        return Err(match exists {
-            Some(_) => {
-                AppError::Conflict("This invitation was already accepted or revoked.".into())
-            }
-            None => AppError::NotFound,
-        });
+        return Err(ended_or_missing(&mut *conn, society, invitation).await);
     };
     crate::audit::record(
         &mut *conn,
         Some(society),
-        actor,
-        "invitation.revoked",
+        admin.user(),
+        AuditAction::InvitationRevoked,
         Some(invitation.0.to_string()),
         serde_json::json!({ "email": email }),
     )
@@ -289,7 +397,8 @@ pub async fn details(conn: &mut PgConnection, token: &str) -> AppResult<Invitati
     })
 }
 
-/// The invitee: accepts the invitation `token`, signed in as `user` with the invited address.
+/// The invitee: accepts the invitation `token`, signed in as `user` with the invited address,
+/// which must be verified (an email link, or an identity provider that says so).
 /// Makes (or upgrades to) an approved membership with the invited role; an existing member
 /// keeps their role. Single use: a second acceptance is refused. Returns the society's slug.
 #[tracing::instrument(skip_all, fields(user = %user.id.0))]
@@ -326,7 +435,15 @@ pub async fn accept(conn: &mut PgConnection, token: &str, user: &CurrentUser) ->
             "This invitation has expired. Ask the society's admins for a new one.".into(),
         ));
     }
-    if user.email.trim().to_lowercase() != row.email {
+    if !user.email_verified && user.email.trim().eq_ignore_ascii_case(&row.email) {
+        return Err(AppError::Conflict(format!(
+            "Your sign-in service has not confirmed that {} is your address, so it cannot accept \
+             this invitation. Confirm the address with your sign-in service, or sign in with an \
+             email link instead.",
+            row.email
+        )));
+    }
+    if !user.email_verified || user.email.trim().to_lowercase() != row.email {
         return Err(AppError::Conflict(format!(
             "This invitation is for {}, but you are signed in as {}. Sign out, then sign in with {}.",
             row.email,
@@ -367,7 +484,7 @@ pub async fn accept(conn: &mut PgConnection, token: &str, user: &CurrentUser) ->
         &mut *conn,
         Some(row.society_id),
         user.id,
-        "invitation.accepted",
+        AuditAction::InvitationAccepted,
         Some(user.id.0.to_string()),
         serde_json::json!({ "invitation_id": row.id, "email": row.email, "role": role }),
     )

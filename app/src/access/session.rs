@@ -1,0 +1,192 @@
+//! The signed-in state kept in the server-side session (tower-sessions, stored in Postgres).
+//!
+//! A signed-in request writes its session row back at most every `renew_interval`, not on
+//! every request: the idle expiry is pushed forward only then, so it holds to within that
+//! interval.
+
+use serde::{Deserialize, Serialize};
+use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
+use tower_sessions::{Expiry, Session};
+
+use super::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::ids::UserId;
+use crate::state::AppState;
+
+/// Session key of the signed-in user.
+const USER_KEY: &str = "user";
+
+/// What the session remembers about the signed-in user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub user_id: UserId,
+    /// Unix seconds of the sign-in; the session ends `session_max_age` later.
+    pub signed_in_at: i64,
+    /// Unix seconds of the last write of the session (sign-in or renewal): it then ends after
+    /// `session_idle` more without a renewal.
+    #[serde(default)]
+    pub renewed_at: i64,
+    /// The ID token from Keycloak, sent back as `id_token_hint` at logout.
+    pub id_token: Option<String>,
+}
+
+fn internal(err: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %err, "session store error");
+    AppError::Internal
+}
+
+/// How often a signed-in session is written back: a fifth of the idle timeout, at most five
+/// minutes.
+pub fn renew_interval(idle: chrono::Duration) -> chrono::Duration {
+    (idle / 5).min(chrono::Duration::minutes(5))
+}
+
+/// The session (its row and its cookie) ends `idle` from now unless renewed.
+fn expire_after(session: &Session, idle: chrono::Duration) {
+    let at = OffsetDateTime::now_utc() + CookieDuration::seconds(idle.num_seconds());
+    session.set_expiry(Some(Expiry::AtDateTime(at)));
+}
+
+/// Starts a signed-in session for `user_id` under a new session id (no fixation).
+pub async fn sign_in(
+    session: &Session,
+    settings: &crate::state::Settings,
+    user_id: UserId,
+    id_token: Option<String>,
+) -> AppResult<()> {
+    session.cycle_id().await.map_err(internal)?;
+    let now = chrono::Utc::now().timestamp();
+    let entry = SessionUser {
+        user_id,
+        signed_in_at: now,
+        renewed_at: now,
+        id_token,
+    };
+    expire_after(session, settings.session_idle);
+    session.insert(USER_KEY, entry).await.map_err(internal)
+}
+
+/// Ends the session; returns what it held, for the identity provider's logout.
+pub async fn sign_out(session: &Session) -> AppResult<Option<SessionUser>> {
+    let entry = session
+        .get::<SessionUser>(USER_KEY)
+        .await
+        .map_err(internal)?;
+    session.flush().await.map_err(internal)?;
+    Ok(entry)
+}
+
+/// The signed-in user of `session`, if the session is within its absolute lifetime. Renews
+/// the idle expiry when the last renewal is older than `renew_interval`.
+pub async fn user_of(session: &Session, state: &AppState) -> AppResult<Option<CurrentUser>> {
+    let Some(mut entry) = session
+        .get::<SessionUser>(USER_KEY)
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let settings = &state.settings;
+    if now - entry.signed_in_at > settings.session_max_age.num_seconds() {
+        session.flush().await.map_err(internal)?;
+        return Ok(None);
+    }
+    if now - entry.renewed_at >= renew_interval(settings.session_idle).num_seconds() {
+        entry.renewed_at = now;
+        expire_after(session, settings.session_idle);
+        session
+            .insert(USER_KEY, entry.clone())
+            .await
+            .map_err(internal)?;
+    }
+    find_user(&state.pool, entry.user_id).await
+}
+
+/// The user with this id, if any.
+pub async fn find_user(pool: &sqlx::PgPool, id: UserId) -> AppResult<Option<CurrentUser>> {
+    let user = sqlx::query_as!(
+        CurrentUser,
+        r#"select id as "id: UserId", name, email, email_verified, is_platform_admin
+             from users where id = $1"#,
+        id as UserId,
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(user)
+}
+
+/// The signed-in user of the current request (server functions and SSR only).
+pub async fn current_user() -> AppResult<Option<CurrentUser>> {
+    let state = crate::state::state()?;
+    let Ok(session) = leptos_axum::extract::<Session>().await else {
+        return Ok(None);
+    };
+    user_of(&session, &state).await
+}
+
+/// The signed-in user, or `Unauthenticated`.
+pub async fn require_user() -> AppResult<CurrentUser> {
+    current_user().await?.ok_or(AppError::Unauthenticated)
+}
+
+/// The client's address for rate limits: the peer, or, behind a trusted proxy, the right-most
+/// `X-Forwarded-For` entry: the one that proxy added. Entries to its left come from the
+/// client and may be forged.
+pub async fn client_address(state: &AppState) -> String {
+    let parts = leptos::prelude::use_context::<http::request::Parts>();
+    if state.settings.trust_forwarded_for {
+        if let Some(addr) = parts.as_ref().and_then(|p| forwarded_client(&p.headers)) {
+            return addr;
+        }
+    }
+    parts
+        .as_ref()
+        .and_then(|p| {
+            p.extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        })
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The right-most entry of the (last) `X-Forwarded-For` header, if it is an IP address.
+pub fn forwarded_client(headers: &http::HeaderMap) -> Option<String> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    let entry = last.to_str().ok()?.rsplit(',').next()?.trim();
+    entry
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{forwarded_client, renew_interval};
+
+    #[test]
+    fn the_right_most_forwarded_entry_is_the_client_the_proxy_saw() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(forwarded_client(&headers), None);
+        // The client wrote the first entry itself; our proxy appended the last one.
+        headers.insert("x-forwarded-for", "6.6.6.6, 10.1.2.3".parse().unwrap());
+        assert_eq!(forwarded_client(&headers).as_deref(), Some("10.1.2.3"));
+        headers.append("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        assert_eq!(forwarded_client(&headers).as_deref(), Some("203.0.113.9"));
+        headers.insert(
+            "x-forwarded-for",
+            "10.1.2.3, not-an-address".parse().unwrap(),
+        );
+        assert_eq!(forwarded_client(&headers), None);
+        headers.insert("x-forwarded-for", " 2001:db8::1 ".parse().unwrap());
+        assert_eq!(forwarded_client(&headers).as_deref(), Some("2001:db8::1"));
+    }
+
+    #[test]
+    fn sessions_are_renewed_every_few_minutes_at_most() {
+        let minutes = chrono::Duration::minutes;
+        assert_eq!(renew_interval(minutes(7 * 24 * 60)), minutes(5));
+        assert_eq!(renew_interval(minutes(10)), minutes(2));
+        assert_eq!(renew_interval(minutes(5)), minutes(1));
+    }
+}

@@ -1,0 +1,19 @@
+//! The ids of Roster's rows, as typed values: a `SocietyId` is never mistaken for a `UserId`.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A user's id in Roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
+pub struct UserId(pub Uuid);
+
+/// A society's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
+pub struct SocietyId(pub Uuid);
+
+/// An invitation's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
+pub struct InvitationId(pub Uuid);

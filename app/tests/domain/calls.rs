@@ -1,0 +1,200 @@
+//! The domain calls as the server functions make them: the access check first (its proof in
+//! hand), then the domain function. Tests call these with the caller's id, so every test of a
+//! rule also runs the check a real request runs.
+
+use app::access::{self, MembershipRole, MembershipStatus};
+use app::audit::AuditLog;
+use app::error::{AppError, AppResult};
+use app::ids::{InvitationId, SocietyId, UserId};
+use app::invitations::db::CreatedInvitation;
+use app::invitations::Invitation;
+use app::members::{BulkOutcome, Decision, DirectoryPage, DirectoryQuery};
+use app::societies::{NewSociety, Society, SocietySettings};
+use sqlx::PgConnection;
+
+pub use app::members::db::{find_for_user, leave, request, status_of, withdraw};
+
+/// The caller's role in `society` when it includes `min`, through the proof checks.
+pub async fn require_role(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: UserId,
+    min: MembershipRole,
+) -> AppResult<MembershipRole> {
+    match min {
+        MembershipRole::Member => Ok(access::require_member(conn, society, user).await?.role()),
+        MembershipRole::Trainer => Ok(access::require_staff(conn, society, user).await?.role()),
+        MembershipRole::Admin => {
+            access::require_admin(conn, society, user).await?;
+            Ok(MembershipRole::Admin)
+        }
+    }
+}
+
+/// The number of waiting requests the navigation shows an admin; `Forbidden` for anyone else
+/// (who sees no count).
+pub async fn pending_count(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: UserId,
+) -> AppResult<i64> {
+    match app::societies::db::standing(conn, society, user).await? {
+        (Some(MembershipRole::Admin), Some(count)) => Ok(count),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
+pub async fn create_society(
+    conn: &mut PgConnection,
+    actor: &access::CurrentUser,
+    new: NewSociety,
+) -> AppResult<Society> {
+    let creator = access::require_platform_admin(actor)?;
+    app::societies::db::create(conn, &creator, new).await
+}
+
+pub async fn update_settings(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    settings: SocietySettings,
+) -> AppResult<Society> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::societies::db::update_settings(conn, &admin, settings).await
+}
+
+pub async fn decide(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    member: UserId,
+    decision: Decision,
+    reason: &str,
+) -> AppResult<MembershipStatus> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::members::db::decide(conn, &admin, member, decision, reason).await
+}
+
+pub async fn decide_many(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    members: &[UserId],
+    decision: Decision,
+    reason: &str,
+) -> AppResult<BulkOutcome> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::members::db::decide_many(conn, &admin, members, decision, reason).await
+}
+
+pub async fn list_pending(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+) -> AppResult<Vec<app::members::JoinRequest>> {
+    let admin = access::require_admin(&mut *conn, society, actor).await?;
+    app::members::db::list_pending(conn, &admin).await
+}
+
+pub async fn set_role(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    member: UserId,
+    role: MembershipRole,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::members::db::set_role(conn, &admin, member, role).await
+}
+
+pub async fn suspend(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    member: UserId,
+    reason: &str,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::members::db::suspend(conn, &admin, member, reason).await
+}
+
+pub async fn reinstate(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    member: UserId,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::members::db::reinstate(conn, &admin, member).await
+}
+
+pub async fn remove(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    member: UserId,
+    reason: &str,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::members::db::remove(conn, &admin, member, reason).await
+}
+
+pub async fn directory(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    query: &DirectoryQuery,
+) -> AppResult<DirectoryPage> {
+    let staff = access::require_staff(&mut *conn, society, actor).await?;
+    app::members::db::directory(conn, &staff, query).await
+}
+
+pub async fn audit_list(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    before: Option<i64>,
+) -> AppResult<AuditLog> {
+    let admin = access::require_admin(&mut *conn, society, actor).await?;
+    app::audit::db::list(conn, &admin, before).await
+}
+
+pub async fn invite(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    email: &str,
+    role: MembershipRole,
+) -> AppResult<CreatedInvitation> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::invitations::db::create(conn, &admin, email, role).await
+}
+
+pub async fn resend_invitation(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    invitation: InvitationId,
+) -> AppResult<CreatedInvitation> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::invitations::db::resend(conn, &admin, invitation).await
+}
+
+pub async fn list_invitations(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+) -> AppResult<Vec<Invitation>> {
+    let admin = access::require_admin(&mut *conn, society, actor).await?;
+    app::invitations::db::list(conn, &admin).await
+}
+
+pub async fn revoke_invitation(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    invitation: InvitationId,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    app::invitations::db::revoke(conn, &admin, invitation).await
+}
