@@ -32,6 +32,12 @@ apt_install() {
 # Rust toolchain pieces and the pinned cargo-leptos / wasm-bindgen CLIs.
 setup_rust_tools() {
   command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup first"
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+      log "adding the $component component"
+      rustup component add "$component" >&2
+    fi
+  done
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown >&2
@@ -149,4 +155,64 @@ wait_for_http() {
     sleep 0.2
   done
   return 1
+}
+
+# start_identity_and_mail WORK: the Keycloak-shaped OIDC provider and the SMTP capture server
+# on free ports, logging into WORK; exports ROSTER_TEST_OIDC_ISSUER, ROSTER_TEST_SMTP_URL,
+# ROSTER_TEST_MAIL_DIR and adds both processes to the caller's `started` array.
+start_identity_and_mail() {
+  local work="$1" issuer_line smtp_line
+  node "$ROOT/end2end/support/oidc-provider.mjs" --port 0 --realm roster-test --client-id roster \
+    --client-secret roster-test-secret >"$work/oidc.log" 2>"$work/oidc.err" &
+  started+=($!)
+  SMTP_DIR="$work/mail"
+  python3 "$ROOT/end2end/support/smtp_capture.py" --port 0 --dir "$SMTP_DIR" >"$work/smtp.log" 2>"$work/smtp.err" &
+  started+=($!)
+  issuer_line="$(wait_for_line "$work/oidc.log" '^oidc-provider ready ' 30)" || { cat "$work/oidc.err" >&2; die "the OIDC provider did not start"; }
+  smtp_line="$(wait_for_line "$work/smtp.log" '^smtp-capture ready ' 30)" || { cat "$work/smtp.err" >&2; die "the SMTP server did not start"; }
+  export ROSTER_TEST_OIDC_ISSUER="${issuer_line#oidc-provider ready }"
+  export ROSTER_TEST_SMTP_URL="smtp://${smtp_line#smtp-capture ready }"
+  export ROSTER_TEST_MAIL_DIR="$SMTP_DIR"
+  log "OIDC provider $ROSTER_TEST_OIDC_ISSUER, SMTP $ROSTER_TEST_SMTP_URL"
+}
+
+# start_release_server WORK DATABASE: the release build (`cargo leptos build --release` done)
+# against a fresh DATABASE on DATABASE_URL's server, with the test identity provider and
+# mail server, on a free port (SERVER_PORT); waits until it is ready.
+start_release_server() {
+  local work="$1" db="$2"
+  psql "$DATABASE_URL" -qc "drop database if exists $db with (force)" -c "create database $db" >/dev/null
+  SERVER_PORT="$(free_port)"
+  (
+    export DATABASE_URL="${DATABASE_URL%/*}/$db"
+    export LEPTOS_SITE_ADDR="127.0.0.1:$SERVER_PORT" LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_ENV=PROD LEPTOS_OUTPUT_NAME=roster
+    export ROSTER_PUBLIC_URL="http://127.0.0.1:$SERVER_PORT"
+    export ROSTER_OIDC_ISSUER="$ROSTER_TEST_OIDC_ISSUER" ROSTER_OIDC_CLIENT_ID=roster ROSTER_OIDC_CLIENT_SECRET=roster-test-secret
+    export ROSTER_EMAIL_LOGIN=on ROSTER_SMTP_URL="$ROSTER_TEST_SMTP_URL" ROSTER_LOG_FORMAT=text
+    exec "$CARGO_TARGET_DIR/release/roster"
+  ) >"$work/server.log" 2>&1 &
+  started+=($!)
+  wait_for_http "http://127.0.0.1:$SERVER_PORT/readyz" 60 || { tail -n 50 "$work/server.log" >&2; die "the server did not become ready"; }
+}
+
+# use_private_test_postgres: without DATABASE_URL, a throw-away cluster in .roster/test-postgres
+# on a free port (the caller stops PG_STARTED on exit); sets DATABASE_URL.
+use_private_test_postgres() {
+  PG_STARTED=""
+  if [ -z "${DATABASE_URL:-}" ]; then
+    PG_DIR="$ROOT/.roster/test-postgres"
+    PG_PORT="$(free_port)"
+    start_private_postgres "$PG_DIR" "$PG_PORT" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  fi
+}
+
+# build_release: the optimised server and WASM (hashed names), then the /pkg files
+# precompressed for serving.
+build_release() {
+  log "cargo leptos build --release"
+  # Hashed names change with every build: start /pkg empty so no stale file is served.
+  rm -rf "$ROOT/target/site/pkg"
+  cargo leptos build --release 2>&1 | tail -n 3
+  node "$ROOT/.ci/precompress.mjs" "$ROOT/target/site/pkg"
 }
