@@ -25,5 +25,14 @@ export default defineConfig({
       ],
     },
   },
-  projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
+  projects: [
+    { name: 'chromium', use: { browserName: 'chromium' }, testIgnore: /nojs\.spec\.ts/ },
+    // The main forms as plain HTML forms: what people without JavaScript (or before the
+    // WASM arrives) get.
+    {
+      name: 'no-javascript',
+      use: { browserName: 'chromium', javaScriptEnabled: false },
+      testMatch: /nojs\.spec\.ts/,
+    },
+  ],
 });

@@ -30,4 +30,6 @@ pub mod societies;
 
 mod shell;
 
+#[cfg(feature = "hydrate")]
+pub use shell::start_islands;
 pub use shell::{shell, App};

@@ -1,7 +1,8 @@
-//! The HTML document, the app shell (header, navigation, user menu) and the routes.
+//! The HTML document, the app shell (header, navigation, user menu) and the routes. All of it
+//! renders on the server; only islands (`#[island]`) hydrate in the browser.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
@@ -13,7 +14,7 @@ use crate::invitations::{InvitationPage, InvitationsPage};
 use crate::me::MePage;
 use crate::members::{MembersPage, MembershipPanel, RequestsPage};
 use crate::societies::{HomePage, NewSocietyPage, SettingsPage, SocietyLayout, SocietyPage};
-use crate::ui::ErrorPage;
+use crate::ui::{ErrorPage, FlashMessage};
 
 /// The whole HTML document rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -26,7 +27,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="theme-color" content="#0f5c4a"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HashedStylesheet options=options.clone() id="leptos"/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -40,20 +42,14 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_user();
-    // Lets people (and tests) know the page is interactive.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/roster.css"/>
         <Title formatter=|text: String| if text.is_empty() { "Roster".to_string() } else { format!("{text} · Roster") }/>
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <Header/>
             <main id="main" class="container">
+                <FlashMessage/>
                 <Routes fallback=|| view! { <ErrorPage error=AppError::NotFound/> }>
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/me") view=MePage ssr=SsrMode::Async/>
@@ -121,4 +117,20 @@ fn UserMenu(me: CurrentUser) -> impl IntoView {
             </div>
         </details>
     }
+}
+
+/// In the browser: starts the islands (the interactive pieces) of the server-rendered page and
+/// then marks it live (`data-hydrated`, which scripts and tests wait for).
+#[cfg(feature = "hydrate")]
+pub fn start_islands() {
+    leptos::mount::hydrate_islands();
+    // The island script hydrates each island right after `hydrate` returns.
+    set_timeout(
+        || {
+            if let Some(body) = document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }

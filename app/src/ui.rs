@@ -1,6 +1,14 @@
-//! Small shared view pieces.
+//! Small shared view pieces: error pages, forms that work with and without JavaScript, and
+//! the one-time messages ("flash") a change leaves for the next page.
+//!
+//! Pages render on the server only (Leptos islands). A form is a plain HTML form posting to
+//! its server function: without JavaScript the browser posts it and the server answers with
+//! the page again (an error, if any, rides along in the address). Inside a `LiveForm` the same
+//! form is sent in the background once the page's WASM has loaded: an error appears next to
+//! the form at once; a success loads the page again (or the page the server names), fresh.
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
@@ -34,14 +42,238 @@ pub fn ErrorPage(error: AppError) -> impl IntoView {
     }
 }
 
-/// The message of a failed form submission, shown above the form.
-#[component]
-pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
-    move || {
-        error.get().map(|e| {
-            view! { <p class="form-error" role="alert">{e.to_string()}</p> }
-        })
+/// Forms inside are sent in the background (once the page has hydrated): an error shows above
+/// them without leaving the page; a success reloads it. GET forms (searches) stay plain.
+#[island]
+pub fn LiveForm(children: Children) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    view! {
+        <div class="live-form" aria-busy=move || busy.get().then_some("true")
+            on:submit=move |ev| send_in_background(ev, error, busy)>
+            <p class="form-error" role="alert" hidden=move || error.with(Option::is_none)>
+                {move || error.get()}
+            </p>
+            {children()}
+        </div>
     }
+}
+
+#[cfg(feature = "hydrate")]
+fn send_in_background(
+    ev: leptos::ev::SubmitEvent,
+    error: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+) {
+    use wasm_bindgen::JsCast;
+    let Some(form) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+    else {
+        return;
+    };
+    if !form.method().eq_ignore_ascii_case("post") {
+        return;
+    }
+    ev.prevent_default();
+    if busy.get_untracked() {
+        return;
+    }
+    let Some(body) = form_body(&form, ev.submitter()) else {
+        return;
+    };
+    busy.set(true);
+    let action = form.action();
+    leptos::task::spawn_local(async move {
+        let outcome = post(&action, &body).await;
+        busy.set(false);
+        match outcome {
+            Ok(Some(next)) => {
+                let _ = window().location().set_href(&next);
+            }
+            Ok(None) => {
+                let _ = window().location().reload();
+            }
+            Err(message) => error.set(Some(message)),
+        }
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn send_in_background(
+    _ev: leptos::ev::SubmitEvent,
+    _error: RwSignal<Option<String>>,
+    _busy: RwSignal<bool>,
+) {
+}
+
+/// The form's fields (and the pressed button's name and value) as a urlencoded body.
+#[cfg(feature = "hydrate")]
+fn form_body(
+    form: &web_sys::HtmlFormElement,
+    submitter: Option<web_sys::HtmlElement>,
+) -> Option<web_sys::UrlSearchParams> {
+    use wasm_bindgen::JsCast;
+    let data = web_sys::FormData::new_with_form(form).ok()?;
+    if let Some(button) = submitter.and_then(|s| s.dyn_into::<web_sys::HtmlButtonElement>().ok()) {
+        if !button.name().is_empty() {
+            data.append_with_str(&button.name(), &button.value()).ok()?;
+        }
+    }
+    web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data).ok()
+}
+
+/// Posts `body` to a server function. `Ok(Some(url))` when the server sent the browser on to
+/// another page, `Ok(None)` when the change is done here, `Err` with the message to show.
+#[cfg(feature = "hydrate")]
+async fn post(action: &str, body: &web_sys::UrlSearchParams) -> Result<Option<String>, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let offline = || "Could not reach Roster. Check your connection and try again.".to_string();
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(body);
+    let headers = web_sys::Headers::new().map_err(|_| offline())?;
+    headers
+        .set("accept", "application/json")
+        .map_err(|_| offline())?;
+    headers
+        .set("content-type", "application/x-www-form-urlencoded")
+        .map_err(|_| offline())?;
+    init.set_headers(&headers);
+    let response: web_sys::Response =
+        JsFuture::from(window().fetch_with_str_and_init(action, &init))
+            .await
+            .map_err(|_| offline())?
+            .dyn_into()
+            .map_err(|_| offline())?;
+    if response.ok() {
+        // A server function that sends the browser on (`leptos_axum::redirect`) answers a
+        // script with the address in `Location` (and the `serverfnredirect` marker).
+        let location = response.headers().get("location").ok().flatten();
+        return Ok(location.or_else(|| response.redirected().then(|| response.url())));
+    }
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    Err(serde_json::from_str::<AppError>(&text)
+        .map(|e| e.to_string())
+        .unwrap_or_else(|_| AppError::Internal.to_string()))
+}
+
+/// Whether a one-time message tells of a success or a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tone {
+    Notice,
+    Alert,
+}
+
+/// A one-time message for the next page the browser shows, like "Saved." or "3 requests
+/// decided.". `id` names it for tests (`data-testid`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    pub tone: Tone,
+    pub id: String,
+    pub text: String,
+}
+
+#[cfg(feature = "ssr")]
+impl Flash {
+    pub fn notice(id: &str, text: impl Into<String>) -> Self {
+        Self {
+            tone: Tone::Notice,
+            id: id.into(),
+            text: text.into(),
+        }
+    }
+
+    pub fn alert(id: &str, text: impl Into<String>) -> Self {
+        Self {
+            tone: Tone::Alert,
+            id: id.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// The cookie carrying a `Flash` from a change to the next page.
+#[cfg(feature = "ssr")]
+const FLASH_COOKIE: &str = "roster_flash";
+
+/// Server functions: leaves `flash` for the next page this browser loads (with or without
+/// JavaScript, the page comes next).
+#[cfg(feature = "ssr")]
+pub fn flash(flash: Flash) {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let Ok(json) = serde_json::to_vec(&flash) else {
+        return;
+    };
+    let value = format!(
+        "{FLASH_COOKIE}={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
+        URL_SAFE_NO_PAD.encode(json)
+    );
+    if let (Some(options), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&value),
+    ) {
+        options.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// What the page says first: the flash a change left (taken, so it shows once), or the error
+/// of a form posted without JavaScript (which the server put into the address).
+#[cfg(feature = "ssr")]
+fn take_message() -> Option<Flash> {
+    use base64::{engine::general_purpose, Engine as _};
+    let parts = use_context::<http::request::Parts>()?;
+    let from_query = parts.uri.query().and_then(|query| {
+        let err = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "__err")
+            .map(|(_, v)| v.into_owned())?;
+        let json = general_purpose::URL_SAFE.decode(err.as_bytes()).ok()?;
+        let error: AppError = serde_json::from_slice(&json).ok()?;
+        Some(Flash::alert("form-error", error.to_string()))
+    });
+    let from_cookie = parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(FLASH_COOKIE)?.strip_prefix('='))
+        .and_then(|value| general_purpose::URL_SAFE_NO_PAD.decode(value).ok())
+        .and_then(|json| serde_json::from_slice::<Flash>(&json).ok());
+    if from_cookie.is_some() {
+        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+            options.append_header(
+                http::header::SET_COOKIE,
+                http::HeaderValue::from_static("roster_flash=; Path=/; Max-Age=0"),
+            );
+        }
+    }
+    from_query.or(from_cookie)
+}
+
+/// The message `take_message` found, above the page's content.
+#[component]
+pub fn FlashMessage() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let message = take_message();
+    #[cfg(not(feature = "ssr"))]
+    let message: Option<Flash> = None;
+    message.map(|m| match m.tone {
+        Tone::Notice => {
+            view! { <p class="notice" role="status" data-testid=m.id>{m.text}</p> }.into_any()
+        }
+        Tone::Alert => {
+            view! { <p class="form-error" role="alert" data-testid=m.id>{m.text}</p> }.into_any()
+        }
+    })
 }
 
 /// An instant as people read it: `2026-11-22 18:00 UTC`.

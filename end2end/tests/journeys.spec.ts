@@ -83,3 +83,31 @@ test('a member cannot open the new-society form, and unknown pages are friendly 
   expect(response?.status()).toBe(404);
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
 });
+
+test('the bundle is hashed, precompressed and cached for a year; pages are not cached', async ({ page, request }) => {
+  const response = await page.goto('/');
+  expect(response?.headers()['cache-control']).toBe('no-cache');
+  await hydrated(page);
+  const html = await response!.text();
+  const wasm = html.match(/\/pkg\/roster\.[A-Za-z0-9_-]{22}\.wasm/)?.[0];
+  const js = html.match(/\/pkg\/roster\.[A-Za-z0-9_-]{22}\.js/)?.[0];
+  const css = html.match(/\/pkg\/roster\.[A-Za-z0-9_-]{22}\.css/)?.[0];
+  expect(wasm && js && css, html).toBeTruthy();
+  for (const path of [wasm!, js!, css!]) {
+    const asset = await request.get(path, { headers: { 'accept-encoding': 'br, gzip' } });
+    expect(asset.status(), path).toBe(200);
+    expect(asset.headers()['cache-control'], path).toBe('public, max-age=31536000, immutable');
+    expect(asset.headers()['content-encoding'], path).toBe('br');
+  }
+});
+
+test('a form error shows on the page at once, without leaving it', async ({ page }) => {
+  await page.goto('/sign-in');
+  await hydrated(page);
+  let reloaded = false;
+  page.on('framenavigated', () => { reloaded = true; });
+  await page.getByLabel('Email address').fill(`${'x'.repeat(250)}@example.org`);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await expect(page.getByRole('alert')).toContainText('valid email address');
+  expect(reloaded).toBe(false);
+});

@@ -1,7 +1,7 @@
-//! The browser entry: hydrates the server-rendered page.
+//! The browser entry: starts the islands of the server-rendered page (see `app::start_islands`).
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    app::start_islands();
 }

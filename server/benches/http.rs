@@ -4,7 +4,8 @@
 //!
 //! Creates a scratch database, loads the demo data plus `SOCIETIES` extra societies, signs a
 //! user in through an emailed-link token, then sends a bounded number of requests per endpoint
-//! from `CONCURRENCY` clients and prints throughput and latency percentiles.
+//! from `CONCURRENCY` clients and prints throughput, latency percentiles, and how many times
+//! the session table was written meanwhile (from PostgreSQL's statistics).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -42,8 +43,8 @@ async fn main() {
     let cookie = sign_in(&pool, addr).await;
     println!("Roster HTTP benchmark: {REQUESTS} requests per endpoint, {CONCURRENCY} concurrent clients, {SOCIETIES} extra societies");
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "sess wr"
     );
     for (name, method, path, with_cookie) in [
         ("GET /healthz", "GET", "/healthz", false),
@@ -71,7 +72,9 @@ async fn main() {
         ("GET /me (SSR, signed in)", "GET", "/me", true),
     ] {
         let cookie = with_cookie.then(|| cookie.clone());
+        let writes_before = session_writes(&pool).await;
         let (elapsed, mut latencies) = load(addr, method, path, cookie).await;
+        let writes = session_writes(&pool).await - writes_before;
         latencies.sort();
         let pct = |p: f64| {
             latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
@@ -79,19 +82,33 @@ async fn main() {
                 * 1e3
         };
         println!(
-            "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9}",
             name,
             REQUESTS as f64 / elapsed.as_secs_f64(),
             pct(0.50),
             pct(0.95),
             pct(0.99),
-            latencies.last().unwrap().as_secs_f64() * 1e3
+            latencies.last().unwrap().as_secs_f64() * 1e3,
+            writes
         );
     }
 
     serve.abort();
     pool.close().await;
     scratch.drop().await;
+}
+
+/// Rows written to the session table so far (inserts + updates), once every server
+/// connection has reported its statistics (they do so within a second of going idle).
+async fn session_writes(pool: &PgPool) -> i64 {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sqlx::query_scalar(
+        "select coalesce(sum(n_tup_ins + n_tup_upd), 0)::bigint from pg_stat_user_tables
+          where schemaname = 'tower_sessions' and relname = 'session'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 async fn seed(pool: &PgPool) {

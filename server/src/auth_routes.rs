@@ -28,6 +28,8 @@ pub struct AuthState {
     pub oidc: Option<Arc<Oidc>>,
     /// Cookies get `Secure` (Roster is served over https).
     pub secure_cookies: bool,
+    /// The stylesheet's (hashed) address, for the sign-in problem page.
+    pub stylesheet: Arc<str>,
 }
 
 /// The `Set-Cookie` value keeping `next` for the sign-in's round trip (or, with `None`,
@@ -87,23 +89,25 @@ pub fn routes(state: AuthState) -> Router {
 }
 
 /// A small page for failed sign-ins (outside the Leptos app, so it never depends on it).
-fn problem(status: StatusCode, message: &str) -> Response {
+fn problem(state: &AuthState, status: StatusCode, message: &str) -> Response {
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Sign-in problem · Roster</title><link rel=\"stylesheet\" href=\"/pkg/roster.css\"></head>\
+         <title>Sign-in problem · Roster</title><link rel=\"stylesheet\" href=\"{}\"></head>\
          <body><main class=\"container\"><section class=\"card narrow error-page\" data-status=\"{}\">\
          <h1>Sign-in problem</h1><p>{}</p><p><a class=\"button\" href=\"/sign-in\">Try again</a> \
          <a href=\"/\">Back to the start page</a></p></section></main></body></html>",
+        state.stylesheet,
         status.as_u16(),
         message
     );
     (status, Html(body)).into_response()
 }
 
-fn session_failed(err: impl std::fmt::Display) -> Response {
+fn session_failed(state: &AuthState, err: impl std::fmt::Display) -> Response {
     tracing::error!(error = %err, "session store failed");
     problem(
+        state,
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong on our side. Please try again in a moment.",
     )
@@ -126,6 +130,7 @@ async fn login(
             Some(next) => next,
             None => {
                 return problem(
+                    &state,
                     StatusCode::BAD_REQUEST,
                     "The sign-in link points away from Roster, so we stopped it.",
                 )
@@ -144,7 +149,7 @@ async fn login(
                     + tower_sessions::cookie::time::Duration::seconds(crate::oidc::FLOW_TTL_SECS),
             )));
             if let Err(e) = session.insert(PENDING_LOGIN_KEY, pending).await {
-                return session_failed(e);
+                return session_failed(&state, e);
             }
             let mut response = Redirect::to(url.as_str()).into_response();
             response.headers_mut().append(
@@ -156,6 +161,7 @@ async fn login(
         Err(e) => {
             tracing::error!(error = %e, "cannot start OpenID Connect sign-in");
             problem(
+                &state,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The sign-in service is not reachable right now. Please try again in a moment.",
             )
@@ -180,6 +186,7 @@ async fn callback(
 ) -> Response {
     let Some(oidc) = &state.oidc else {
         return problem(
+            &state,
             StatusCode::NOT_FOUND,
             "Sign-in with an identity provider is not configured here.",
         );
@@ -187,11 +194,12 @@ async fn callback(
     // The pending login is used once, whatever happens next.
     let pending = match session.remove::<PendingLogin>(PENDING_LOGIN_KEY).await {
         Ok(pending) => pending,
-        Err(e) => return session_failed(e),
+        Err(e) => return session_failed(&state, e),
     };
     if let Some(error) = query.error {
         tracing::info!(%error, "identity provider returned an error");
         return problem(
+            &state,
             StatusCode::BAD_REQUEST,
             "The sign-in was cancelled or refused by the identity provider.",
         );
@@ -199,6 +207,7 @@ async fn callback(
     let (Some(code), Some(returned_state), Some(pending)) = (query.code, query.state, pending)
     else {
         return problem(
+            &state,
             StatusCode::BAD_REQUEST,
             "This sign-in was not started here or has expired. Please start again.",
         );
@@ -209,6 +218,7 @@ async fn callback(
         Err(OidcError::Unreachable(e)) => {
             tracing::error!(error = %e, "identity provider unreachable");
             return problem(
+                &state,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The sign-in service is not reachable right now. Please try again in a moment.",
             );
@@ -216,6 +226,7 @@ async fn callback(
         Err(e) => {
             tracing::warn!(error = %e, "sign-in rejected");
             return problem(
+                &state,
                 StatusCode::BAD_REQUEST,
                 "We could not verify this sign-in. Please start again.",
             );
@@ -233,6 +244,7 @@ async fn callback(
             Ok(user) => user,
             Err(_) => {
                 return problem(
+                    &state,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong on our side. Please try again in a moment.",
                 )
@@ -242,7 +254,7 @@ async fn callback(
     if let Err(e) =
         session::sign_in(&session, &state.app.settings, user.id, Some(raw_id_token)).await
     {
-        return session_failed(e);
+        return session_failed(&state, e);
     }
     tracing::info!(user = %user.id.0, platform_admin = user.is_platform_admin, "signed in with OpenID Connect");
     let mut response = Redirect::to(&next).into_response();
@@ -256,7 +268,7 @@ async fn callback(
 async fn logout(State(state): State<AuthState>, session: Session) -> Response {
     let entry: Option<SessionUser> = match session::sign_out(&session).await {
         Ok(entry) => entry,
-        Err(e) => return session_failed(e),
+        Err(e) => return session_failed(&state, e),
     };
     let id_token = entry.and_then(|e| e.id_token);
     if let (Some(oidc), Some(id_token)) = (&state.oidc, id_token) {
@@ -287,10 +299,12 @@ async fn email_sign_in(
             Redirect::to("/sign-in?error=link").into_response()
         }
         Err(app::error::AppError::Forbidden) => problem(
+            &state,
             StatusCode::FORBIDDEN,
             "Sign-in by email link is switched off here.",
         ),
         Err(_) => problem(
+            &state,
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong on our side. Please try again in a moment.",
         ),

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use app::state::{AppState, Settings};
 use axum::extract::State;
+use axum::http::header::CACHE_CONTROL;
+use axum::http::HeaderValue;
 use axum::http::{HeaderName, StatusCode};
 use axum::routing::get;
 use axum::Router;
@@ -22,6 +24,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -54,6 +58,9 @@ pub async fn connect(config: &Config) -> Result<PgPool, StartError> {
 }
 
 /// The Leptos options: file locations from `LEPTOS_*` (set by cargo-leptos), our output name.
+/// A release build names its `/pkg` files by content hash and leaves the hashes next to the
+/// binary (`hash.txt`); when that file is there, hashed names are used whatever
+/// `LEPTOS_HASH_FILES` says.
 pub fn leptos_options(config: &Config) -> LeptosOptions {
     let mut options = leptos::prelude::get_configuration(None)
         .map(|c| c.leptos_options)
@@ -62,7 +69,53 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         options.output_name = "roster".into();
     }
     options.site_addr = config.bind;
+    if hash_file(&options).is_some_and(|path| path.exists()) {
+        options.hash_files = true;
+    }
     options
+}
+
+/// Where cargo-leptos leaves the content hashes of `/pkg` files: beside the server binary.
+fn hash_file(options: &LeptosOptions) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(options.hash_file.as_ref()))
+}
+
+/// The stylesheet's address, hashed like the one the pages link (for pages outside Leptos).
+pub fn stylesheet_href(options: &LeptosOptions) -> String {
+    let hash = options
+        .hash_files
+        .then(|| hash_file(options))
+        .flatten()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|hashes| {
+            hashes.lines().find_map(|line| {
+                let (file, hash) = line.split_once(':')?;
+                (file.trim() == "css").then(|| hash.trim().to_string())
+            })
+        });
+    match hash {
+        Some(hash) => format!(
+            "/{}/{}.{hash}.css",
+            options.site_pkg_dir, options.output_name
+        ),
+        None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
+    }
+}
+
+/// `/pkg`: the WASM, JS and CSS bundles. Precompressed `.br`/`.gz` files (written at build
+/// time, at the best compression) are served when the browser accepts them. Hashed names never
+/// change content, so browsers keep them for a year; unhashed (development) ones revalidate.
+fn pkg_files(options: &LeptosOptions) -> Router {
+    let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let cache = if options.hash_files {
+        HeaderValue::from_static("public, max-age=31536000, immutable")
+    } else {
+        HeaderValue::from_static("no-cache")
+    };
+    Router::new()
+        .fallback_service(ServeDir::new(dir).precompressed_br().precompressed_gzip())
+        .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, cache))
 }
 
 /// The whole application: state and router, ready to serve. Also returns the session
@@ -136,6 +189,7 @@ pub async fn build(
         app: state.clone(),
         oidc,
         secure_cookies: config.secure_cookies(),
+        stylesheet: stylesheet_href(&leptos_options).into(),
     };
     let router = Router::new()
         .leptos_routes(&state, routes, {
@@ -146,6 +200,7 @@ pub async fn build(
             app::shell,
         ))
         .with_state(state.clone())
+        .nest("/pkg", pkg_files(&leptos_options))
         .merge(auth_routes::routes(auth_state))
         .layer(axum::middleware::from_fn_with_state(
             origin,
@@ -159,8 +214,13 @@ pub async fn build(
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                // The WASM bundle shrinks to a third with gzip, to 30% with brotli. Level 4,
-                // not the default: brotli's default (11) takes seconds per streamed page.
+                // Pages and API answers are always fresh; `/pkg` sets its own.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                ))
+                // Pages and API answers are compressed on the fly at level 4: brotli's default
+                // (11) takes seconds per streamed page. `/pkg` comes precompressed at 11.
                 .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4))),
         );
     Ok(router)

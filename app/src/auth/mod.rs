@@ -65,7 +65,15 @@ pub async fn request_email_link(email: String, next: Option<String>) -> Result<(
                  you can ignore this email.\n"
             ),
         })
-        .await
+        .await?;
+    crate::ui::flash(crate::ui::Flash::notice(
+        "link-sent",
+        format!(
+            "Check your inbox: we sent a sign-in link to {}. It works once, for 15 minutes.",
+            email.trim()
+        ),
+    ));
+    Ok(())
 }
 
 /// Redeems an emailed sign-in token and signs its owner in.

@@ -4,10 +4,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use leptos::server_fn::ServerFn;
+
 use super::{get_sign_in_options, RequestEmailLink};
 use crate::error::AppError;
 use crate::paths::{encode_query_value, local_path};
-use crate::ui::ErrorPage;
+use crate::ui::{ErrorPage, LiveForm};
 
 /// `/sign-in?next=/path`: Keycloak and/or an emailed link.
 #[component]
@@ -21,9 +23,6 @@ pub fn SignInPage() -> impl IntoView {
     };
     let link_failed = query.with_untracked(|q| q.get("error")).is_some();
     let options = Resource::new(|| (), |_| get_sign_in_options());
-    let request = ServerAction::<RequestEmailLink>::new();
-    let error = Signal::derive(move || request.value().get().and_then(Result::err));
-    let sent = move || matches!(request.value().get(), Some(Ok(())));
 
     view! {
         <Title text="Sign in"/>
@@ -47,21 +46,17 @@ pub fn SignInPage() -> impl IntoView {
                             <a class="button primary wide" href=href rel="external">"Sign in with your club account"</a>
                         }
                     });
+                    // Sending the link leaves "check your inbox" for the page that comes back.
                     let email = options.email.then(|| view! {
-                        <Show when=sent fallback=move || view! {
-                            <ActionForm action=request attr:class="stack">
+                        <LiveForm>
+                            <form method="post" action=RequestEmailLink::url() class="stack">
                                 <input type="hidden" name="next" value=next()/>
                                 <label for="email">"Email address"</label>
                                 <input id="email" name="email" type="email" required autocomplete="email"
                                     inputmode="email" placeholder="name@example.org"/>
-                                <crate::ui::FormError error/>
                                 <button type="submit" class="button">"Email me a sign-in link"</button>
-                            </ActionForm>
-                        }>
-                            <p class="notice" role="status">
-                                "Check your inbox: we sent you a sign-in link. It works once, for 15 minutes."
-                            </p>
-                        </Show>
+                            </form>
+                        </LiveForm>
                     });
                     let dev_mail = options.dev_mail_folder.clone().map(|folder| view! {
                         <p class="hint">

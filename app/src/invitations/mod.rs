@@ -113,11 +113,23 @@ async fn deliver(
     invitation.delivery = match sent {
         Ok(()) => {
             db::mark_sent(&state.pool, invitation.id).await?;
+            crate::ui::flash(crate::ui::Flash::notice(
+                "invitation-sent",
+                format!("Invitation sent to {}.", invitation.email),
+            ));
             Delivery::Sent
         }
         Err(_) => {
             let why = "The mail server could not be reached or refused the message.";
             db::mark_failed(&state.pool, invitation.id, why).await?;
+            crate::ui::flash(crate::ui::Flash::alert(
+                "invitation-not-sent",
+                format!(
+                    "The invitation to {} was saved, but its email was not sent: {why} \
+                     Use “Send again” below to retry.",
+                    invitation.email
+                ),
+            ));
             Delivery::Failed(why.into())
         }
     };

@@ -5,64 +5,24 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use leptos::server_fn::ServerFn;
+
 use super::{
-    get_invitation, list_invitations, AcceptInvitation, Delivery, Invitation, InvitationState,
-    InviteMember, ResendInvitation, RevokeInvitation,
+    get_invitation, list_invitations, AcceptInvitation, Delivery, InvitationState, InviteMember,
+    ResendInvitation, RevokeInvitation,
 };
 use crate::access::{use_user, MembershipRole};
 use crate::auth::{get_sign_in_options, RequestEmailLink};
 use crate::error::AppError;
 use crate::paths::encode_query_value;
 use crate::societies::use_society;
-use crate::ui::{date_time, ErrorPage, FormError};
-
-/// What became of an invitation just sent (or sent again), said to the admin.
-fn sent_notice(invitation: Invitation) -> impl IntoView {
-    match invitation.delivery {
-        Delivery::Failed(why) => view! {
-            <p class="form-error" role="alert" data-testid="invitation-not-sent">
-                "The invitation to " {invitation.email} " was saved, but its email was not sent: " {why}
-                " Use “Send again” below to retry."
-            </p>
-        }
-        .into_any(),
-        _ => view! {
-            <p class="notice" role="status" data-testid="invitation-sent">
-                "Invitation sent to " {invitation.email} "."
-            </p>
-        }
-        .into_any(),
-    }
-}
+use crate::ui::{date_time, ErrorPage, LiveForm};
 
 /// `/s/:slug/invitations`: admins invite people by email and see what became of it.
 #[component]
 pub fn InvitationsPage() -> impl IntoView {
     let ctx = use_society();
-    let invite = ServerAction::<InviteMember>::new();
-    let resend = ServerAction::<ResendInvitation>::new();
-    let revoke = ServerAction::<RevokeInvitation>::new();
-    let invitations = Resource::new(
-        move || {
-            (
-                ctx.slug.get(),
-                invite.version().get(),
-                resend.version().get(),
-                revoke.version().get(),
-            )
-        },
-        |(slug, ..)| list_invitations(slug),
-    );
-    let invite_error = Signal::derive(move || invite.value().get().and_then(Result::err));
-    let list_error = Signal::derive(move || {
-        revoke
-            .value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| resend.value().get().and_then(Result::err))
-    });
-    let sent = move || invite.value().get().and_then(Result::ok).map(sent_notice);
-    let resent = move || resend.value().get().and_then(Result::ok).map(sent_notice);
+    let invitations = Resource::new(move || ctx.slug.get(), list_invitations);
     view! {
         <Title text="Invitations"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -80,28 +40,27 @@ pub fn InvitationsPage() -> impl IntoView {
                             "They get an email with a link. Signing in with that address and accepting makes them a member, "
                             "without waiting for approval. Links work once, for 14 days."
                         </p>
-                        <ActionForm action=invite attr:class="stack">
-                            <input type="hidden" name="slug" value=slug/>
-                            <label for="invite-email">"Email address"</label>
-                            <input id="invite-email" name="email" type="email" required autocomplete="off"
-                                inputmode="email" placeholder="name@example.org"/>
-                            <label for="invite-role">"Role"</label>
-                            <select id="invite-role" name="role">
-                                {MembershipRole::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
-                            </select>
-                            <FormError error=invite_error/>
-                            {sent}
-                            <button type="submit" class="button primary">"Send invitation"</button>
-                        </ActionForm>
+                        <LiveForm>
+                            <form method="post" action=InviteMember::url() class="stack">
+                                <input type="hidden" name="slug" value=slug/>
+                                <label for="invite-email">"Email address"</label>
+                                <input id="invite-email" name="email" type="email" required autocomplete="off"
+                                    inputmode="email" placeholder="name@example.org"/>
+                                <label for="invite-role">"Role"</label>
+                                <select id="invite-role" name="role">
+                                    {MembershipRole::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
+                                </select>
+                                <button type="submit" class="button primary">"Send invitation"</button>
+                            </form>
+                        </LiveForm>
                     </section>
                     <section class="card">
                         <h2>"Invitations"</h2>
-                        <FormError error=list_error/>
-                        {resent}
                         {if list.is_empty() {
                             view! { <p class="empty">"No invitations yet."</p> }.into_any()
                         } else {
                             view! {
+                                <LiveForm>
                                 <table class="table">
                                     <thead><tr>
                                         <th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Sent"</th>
@@ -136,22 +95,22 @@ pub fn InvitationsPage() -> impl IntoView {
                                                     <td>{state}</td>
                                                     <td class="actions">
                                                         {can_resend.then(|| view! {
-                                                            <ActionForm action=resend>
+                                                            <form method="post" action=ResendInvitation::url()>
                                                                 <input type="hidden" name="slug" value=slug_resend/>
                                                                 <input type="hidden" name="invitation" value=id_resend/>
                                                                 <button type="submit" class="button" aria-label=resend_label>
                                                                     "Send again"
                                                                 </button>
-                                                            </ActionForm>
+                                                            </form>
                                                         })}
                                                         {open.then(|| view! {
-                                                            <ActionForm action=revoke>
+                                                            <form method="post" action=RevokeInvitation::url()>
                                                                 <input type="hidden" name="slug" value=slug/>
                                                                 <input type="hidden" name="invitation" value=id/>
                                                                 <button type="submit" class="button" aria-label=revoke_label>
                                                                     "Revoke"
                                                                 </button>
-                                                            </ActionForm>
+                                                            </form>
                                                         })}
                                                     </td>
                                                 </tr>
@@ -159,6 +118,7 @@ pub fn InvitationsPage() -> impl IntoView {
                                         }).collect_view()}
                                     </tbody>
                                 </table>
+                                </LiveForm>
                             }.into_any()
                         }}
                     </section>
@@ -178,10 +138,6 @@ pub fn InvitationPage() -> impl IntoView {
     let user = use_user();
     let details = Resource::new(token, get_invitation);
     let options = Resource::new(|| (), |_| get_sign_in_options());
-    let accept = ServerAction::<AcceptInvitation>::new();
-    let request = ServerAction::<RequestEmailLink>::new();
-    let accept_error = Signal::derive(move || accept.value().get().and_then(Result::err));
-    let request_error = Signal::derive(move || request.value().get().and_then(Result::err));
     view! {
         <Title text="Invitation"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -224,11 +180,12 @@ pub fn InvitationPage() -> impl IntoView {
                     InvitationState::Open => match me {
                         Some(me) if me.email.trim().eq_ignore_ascii_case(&invitation.email) && me.email_verified => view! {
                             <p class="muted">"Open until " {date_time(invitation.expires_at)} "."</p>
-                            <ActionForm action=accept>
-                                <input type="hidden" name="token" value=token.clone()/>
-                                <FormError error=accept_error/>
-                                <button type="submit" class="button primary">"Accept invitation"</button>
-                            </ActionForm>
+                            <LiveForm>
+                                <form method="post" action=AcceptInvitation::url()>
+                                    <input type="hidden" name="token" value=token.clone()/>
+                                    <button type="submit" class="button primary">"Accept invitation"</button>
+                                </form>
+                            </LiveForm>
                         }.into_any(),
                         Some(me) if me.email.trim().eq_ignore_ascii_case(&invitation.email) => view! {
                             <p class="form-error" role="alert" data-testid="invitation-state">
@@ -252,27 +209,19 @@ pub fn InvitationPage() -> impl IntoView {
                         }.into_any(),
                         None => {
                             let options = options.await.unwrap_or_default();
-                            let sent = move || matches!(request.value().get(), Some(Ok(())));
                             let email = invitation.email.clone();
                             let login = format!("/auth/login?next={}", encode_query_value(&here));
                             view! {
                                 <p>"Sign in with " <strong>{invitation.email.clone()}</strong> " to accept."</p>
+                                // The link brings them back here; sending it leaves "check your inbox".
                                 {options.email.then(|| view! {
-                                    <Show when=sent fallback=move || {
-                                        let (next, email) = (here.clone(), email.clone());
-                                        view! {
-                                            <ActionForm action=request attr:class="stack">
-                                                <input type="hidden" name="next" value=next/>
-                                                <input type="hidden" name="email" value=email/>
-                                                <FormError error=request_error/>
-                                                <button type="submit" class="button primary">"Email me a sign-in link"</button>
-                                            </ActionForm>
-                                        }
-                                    }>
-                                        <p class="notice" role="status">
-                                            "Check your inbox: we sent a sign-in link. It brings you back here."
-                                        </p>
-                                    </Show>
+                                    <LiveForm>
+                                        <form method="post" action=RequestEmailLink::url() class="stack">
+                                            <input type="hidden" name="next" value=here.clone()/>
+                                            <input type="hidden" name="email" value=email/>
+                                            <button type="submit" class="button primary">"Email me a sign-in link"</button>
+                                        </form>
+                                    </LiveForm>
                                 })}
                                 {options.oidc.then(|| view! {
                                     <p><a class="button" rel="external"

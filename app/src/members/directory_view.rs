@@ -2,6 +2,7 @@
 //! actions to change a membership); trainers see the approved members' names and roles.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
@@ -12,7 +13,7 @@ use super::{
 };
 use crate::paths::encode_query_value;
 use crate::societies::use_society;
-use crate::ui::{ErrorPage, FormError};
+use crate::ui::{ErrorPage, LiveForm};
 
 /// The directory search in the page's address: `?q=&role=&status=&page=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +49,6 @@ impl Search {
     }
 }
 
-/// The actions an admin takes on a membership from the directory.
-#[derive(Clone, Copy)]
-struct Actions {
-    set_role: ServerAction<SetMemberRole>,
-    suspend: ServerAction<SuspendMember>,
-    reinstate: ServerAction<ReinstateMember>,
-    remove: ServerAction<RemoveMember>,
-}
-
 #[component]
 pub fn MembersPage() -> impl IntoView {
     let ctx = use_society();
@@ -69,57 +61,28 @@ pub fn MembersPage() -> impl IntoView {
             page: q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
         })
     });
-    let actions = Actions {
-        set_role: ServerAction::new(),
-        suspend: ServerAction::new(),
-        reinstate: ServerAction::new(),
-        remove: ServerAction::new(),
-    };
-    let changes = move || {
-        actions.set_role.version().get()
-            + actions.suspend.version().get()
-            + actions.reinstate.version().get()
-            + actions.remove.version().get()
-    };
-    // A role change (maybe the admin's own) changes the society's tabs.
-    Effect::new(move |_| {
-        if changes() > 0 {
-            ctx.changed();
-        }
-    });
     let directory = Resource::new(
-        move || (ctx.slug.get(), search.get(), changes()),
-        |(slug, s, _)| list_members(slug, Some(s.q), s.role, s.status, Some(s.page)),
+        move || (ctx.slug.get(), search.get()),
+        |(slug, s)| list_members(slug, Some(s.q), s.role, s.status, Some(s.page)),
     );
-    let error = Signal::derive(move || {
-        actions
-            .set_role
-            .value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| actions.suspend.value().get().and_then(Result::err))
-            .or_else(|| actions.reinstate.value().get().and_then(Result::err))
-            .or_else(|| actions.remove.value().get().and_then(Result::err))
-    });
     view! {
         <Title text="Members"/>
         <section class="card">
             <h1>"Members"</h1>
-            <FormError error/>
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match directory.await {
-                        Ok(page) => view! { <Directory page search=search.get_untracked() actions/> }.into_any(),
+                        Ok(page) => view! { <Directory page search=search.get_untracked()/> }.into_any(),
                         Err(e) => view! { <ErrorPage error=e/> }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
     }
 }
 
 #[component]
-fn Directory(page: DirectoryPage, search: Search, actions: Actions) -> impl IntoView {
+fn Directory(page: DirectoryPage, search: Search) -> impl IntoView {
     let ctx = use_society();
     let slug = ctx.slug.get_untracked();
     let full = page.full;
@@ -168,6 +131,7 @@ fn Directory(page: DirectoryPage, search: Search, actions: Actions) -> impl Into
             view! { <p class="empty">"Nobody matches this search."</p> }.into_any()
         } else {
             view! {
+                <LiveForm>
                 <table class="table directory">
                     <thead>
                         <tr>
@@ -180,10 +144,11 @@ fn Directory(page: DirectoryPage, search: Search, actions: Actions) -> impl Into
                     <tbody>
                         {page.entries.into_iter().map(|entry| {
                             let slug = slug.clone();
-                            view! { <DirectoryRow entry slug full actions/> }
+                            view! { <DirectoryRow entry slug full/> }
                         }).collect_view()}
                     </tbody>
                 </table>
+                </LiveForm>
             }.into_any()
         }}
         <nav class="pager" aria-label="Pages">
@@ -194,15 +159,10 @@ fn Directory(page: DirectoryPage, search: Search, actions: Actions) -> impl Into
 }
 
 #[component]
-fn DirectoryRow(
-    entry: DirectoryEntry,
-    slug: String,
-    full: bool,
-    actions: Actions,
-) -> impl IntoView {
+fn DirectoryRow(entry: DirectoryEntry, slug: String, full: bool) -> impl IntoView {
     let manage = full.then(|| {
         let member = entry.user_id.0.to_string();
-        view! { <td><ManageMember slug member role=entry.role status=entry.status actions name=entry.name.clone()/></td> }
+        view! { <td><ManageMember slug member role=entry.role status=entry.status name=entry.name.clone()/></td> }
     });
     view! {
         <tr data-testid="member-row">
@@ -226,7 +186,6 @@ fn ManageMember(
     name: String,
     role: MembershipRole,
     status: Option<MembershipStatus>,
-    actions: Actions,
 ) -> impl IntoView {
     let member_status = status.unwrap_or(MembershipStatus::Approved);
     if !matches!(
@@ -242,42 +201,42 @@ fn ManageMember(
     let (m1, m2, m3) = (member.clone(), member.clone(), member.clone());
     let suspension = if member_status == MembershipStatus::Suspended {
         view! {
-            <ActionForm action=actions.reinstate attr:class="decide">
+            <form method="post" action=ReinstateMember::url() class="decide">
                 <input type="hidden" name="slug" value=s2/>
                 <input type="hidden" name="member" value=m2/>
                 <button type="submit" class="button">"Reinstate"</button>
-            </ActionForm>
+            </form>
         }
         .into_any()
     } else {
         view! {
-            <ActionForm action=actions.suspend attr:class="decide">
+            <form method="post" action=SuspendMember::url() class="decide">
                 <input type="hidden" name="slug" value=s2/>
                 <input type="hidden" name="member" value=m2/>
                 <input name="reason" aria-label="Reason for suspending (optional)" placeholder="Reason (optional)"
                     maxlength=MAX_TEXT_LEN.to_string()/>
                 <button type="submit" class="button">"Suspend"</button>
-            </ActionForm>
+            </form>
         }
         .into_any()
     };
     view! {
         <details class="manage">
             <summary aria-label=format!("Manage {name}")>"Manage"</summary>
-            <ActionForm action=actions.set_role attr:class="decide">
+            <form method="post" action=SetMemberRole::url() class="decide">
                 <input type="hidden" name="slug" value=s1/>
                 <input type="hidden" name="member" value=m1/>
                 <select name="role" aria-label="Role">{role_options}</select>
                 <button type="submit" class="button">"Change role"</button>
-            </ActionForm>
+            </form>
             {suspension}
-            <ActionForm action=actions.remove attr:class="decide">
+            <form method="post" action=RemoveMember::url() class="decide">
                 <input type="hidden" name="slug" value=s3/>
                 <input type="hidden" name="member" value=m3/>
                 <input name="reason" aria-label="Reason for removing (optional)" placeholder="Reason (optional)"
                     maxlength=MAX_TEXT_LEN.to_string()/>
                 <button type="submit" class="button danger">"Remove"</button>
-            </ActionForm>
+            </form>
         </details>
     }
     .into_any()

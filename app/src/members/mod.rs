@@ -44,6 +44,20 @@ pub struct BulkOutcome {
     pub skipped: u32,
 }
 
+impl BulkOutcome {
+    /// "2 requests decided. 1 request had already been decided by another admin."
+    pub fn summary(&self) -> String {
+        let mut text = format!("{} decided.", crate::ui::plural(self.decided, "request"));
+        if self.skipped > 0 {
+            text.push_str(&format!(
+                " {} had already been decided by another admin.",
+                crate::ui::plural(self.skipped, "request")
+            ));
+        }
+        text
+    }
+}
+
 /// A search of the member directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectoryQuery {
@@ -218,6 +232,7 @@ pub async fn decide_requests(
     )
     .await?;
     tx.commit().await?;
+    crate::ui::flash(crate::ui::Flash::notice("bulk-outcome", outcome.summary()));
     Ok(outcome)
 }
 

@@ -1,15 +1,16 @@
 //! Joining a society (on its page) and the admins' approval queue.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 use super::{
-    get_my_membership, list_requests, BulkOutcome, DecideRequest, DecideRequests, LeaveSociety,
+    get_my_membership, list_requests, DecideRequest, DecideRequests, LeaveSociety,
     MembershipStatus, RequestMembership, WithdrawRequest, MAX_TEXT_LEN,
 };
 use crate::access::use_user;
 use crate::societies::use_society;
-use crate::ui::{plural, ErrorPage, FormError};
+use crate::ui::{plural, ErrorPage, LiveForm};
 
 /// The signed-in user's standing in the society of this page, with the one action that fits
 /// it.
@@ -17,38 +18,10 @@ use crate::ui::{plural, ErrorPage, FormError};
 pub fn MembershipPanel() -> impl IntoView {
     let ctx = use_society();
     let user = use_user();
-    let join = ServerAction::<RequestMembership>::new();
-    let withdraw = ServerAction::<WithdrawRequest>::new();
-    let leave = ServerAction::<LeaveSociety>::new();
-    let membership = Resource::new(
-        move || {
-            (
-                ctx.slug.get(),
-                join.version().get(),
-                withdraw.version().get(),
-                leave.version().get(),
-            )
-        },
-        |(slug, ..)| get_my_membership(slug),
-    );
-    // Joining or leaving changes the society's tabs.
-    Effect::new(move |_| {
-        if join.version().get() + withdraw.version().get() + leave.version().get() > 0 {
-            ctx.changed();
-        }
-    });
-    let error = Signal::derive(move || {
-        join.value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| withdraw.value().get().and_then(Result::err))
-            .or_else(|| leave.value().get().and_then(Result::err))
-    });
-
+    let membership = Resource::new(move || ctx.slug.get(), get_my_membership);
     view! {
         <section class="card" aria-labelledby="membership-title">
             <h2 id="membership-title">"Membership"</h2>
-            <FormError error/>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || {
                     let slug = ctx.slug.get_untracked();
@@ -61,20 +34,20 @@ pub fn MembershipPanel() -> impl IntoView {
                             Ok(mine) => mine,
                             Err(e) => return view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                         };
-                        match mine.map(|m| (m.status, m.role, m.decision_reason)) {
+                        let action = match mine.map(|m| (m.status, m.role, m.decision_reason)) {
                             Some((MembershipStatus::Pending, ..)) => view! {
                                 <p data-testid="membership-status">"Your request is waiting for an admin's approval."</p>
-                                <ActionForm action=withdraw>
+                                <form method="post" action=WithdrawRequest::url()>
                                     <input type="hidden" name="slug" value=slug/>
                                     <button type="submit" class="button">"Withdraw my request"</button>
-                                </ActionForm>
+                                </form>
                             }.into_any(),
                             Some((MembershipStatus::Approved, role, _)) => view! {
                                 <p data-testid="membership-status">"You are a member (" {role.label()} ")."</p>
-                                <ActionForm action=leave>
-                                    <input type="hidden" name="slug" value=slug.clone()/>
+                                <form method="post" action=LeaveSociety::url()>
+                                    <input type="hidden" name="slug" value=slug/>
                                     <button type="submit" class="button">"Leave this society"</button>
-                                </ActionForm>
+                                </form>
                             }.into_any(),
                             Some((MembershipStatus::Suspended, _, reason)) => view! {
                                 <p data-testid="membership-status">
@@ -92,15 +65,16 @@ pub fn MembershipPanel() -> impl IntoView {
                                             " You may ask again."
                                         </p>
                                     })}
-                                    <ActionForm action=join attr:class="stack">
+                                    <form method="post" action=RequestMembership::url() class="stack">
                                         <input type="hidden" name="slug" value=slug/>
                                         <label for="join-message">"Message to the admins (optional)"</label>
                                         <textarea id="join-message" name="message" rows="3" maxlength=MAX_TEXT_LEN.to_string()></textarea>
                                         <button type="submit" class="button primary">"Ask to join"</button>
-                                    </ActionForm>
+                                    </form>
                                 }.into_any()
                             }
-                        }
+                        };
+                        view! { <LiveForm>{action}</LiveForm> }.into_any()
                     })
                 }}
             </Suspense>
@@ -113,39 +87,7 @@ pub fn MembershipPanel() -> impl IntoView {
 #[component]
 pub fn RequestsPage() -> impl IntoView {
     let ctx = use_society();
-    let decide = ServerAction::<DecideRequest>::new();
-    let bulk = ServerAction::<DecideRequests>::new();
-    let requests = Resource::new(
-        move || (ctx.slug.get(), decide.version().get(), bulk.version().get()),
-        |(slug, ..)| list_requests(slug),
-    );
-    Effect::new(move |_| {
-        if decide.version().get() + bulk.version().get() > 0 {
-            ctx.changed();
-        }
-    });
-    let error = Signal::derive(move || {
-        decide
-            .value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| bulk.value().get().and_then(Result::err))
-    });
-    let outcome = move || {
-        bulk.value()
-            .get()
-            .and_then(Result::ok)
-            .map(|o: BulkOutcome| {
-                let mut text = format!("{} decided.", plural(o.decided, "request"));
-                if o.skipped > 0 {
-                    text.push_str(&format!(
-                        " {} had already been decided by another admin.",
-                        plural(o.skipped, "request")
-                    ));
-                }
-                view! { <p class="notice" role="status" data-testid="bulk-outcome">{text}</p> }
-            })
-    };
+    let requests = Resource::new(move || ctx.slug.get(), list_requests);
     view! {
         <Title text="Requests to join"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -158,51 +100,51 @@ pub fn RequestsPage() -> impl IntoView {
                 view! {
                     <section class="card">
                         <h1>"Requests to join"</h1>
-                        <FormError error/>
-                        {outcome}
                         {if list.is_empty() {
                             view! { <p class="empty" data-testid="no-requests">"No requests are waiting."</p> }.into_any()
                         } else {
                             let count = list.len();
                             view! {
-                                <ul class="requests" aria-label="Pending requests">
-                                    {list.into_iter().map(|r| {
-                                        let member = r.user_id.0.to_string();
-                                        let (slug_a, slug_r, member_a) = (slug.clone(), slug.clone(), member.clone());
-                                        let check_id = format!("pick-{member}");
-                                        view! {
-                                            <li class="request" data-testid="request">
-                                                <p>
-                                                    // Ticked boxes belong to the bulk form below (HTML `form` attribute).
-                                                    <input type="checkbox" class="pick" id=check_id.clone() name="members[]"
-                                                        value=member.clone() form="bulk-decide"/>
-                                                    <label for=check_id>
-                                                        <strong>{r.name}</strong>" "<span class="muted">{r.email}</span>
-                                                    </label>
-                                                </p>
-                                                <p class="muted">"Asked " {crate::ui::date_time(r.requested_at)}</p>
-                                                {(!r.message.is_empty()).then(|| view! { <blockquote>{r.message}</blockquote> })}
-                                                <DecideForm action=decide slug=slug_a member=member_a decision="approve" label="Approve"/>
-                                                <DecideForm action=decide slug=slug_r member=member decision="reject" label="Reject"/>
-                                            </li>
-                                        }
-                                    }).collect_view()}
-                                </ul>
-                                <ActionForm action=bulk attr:id="bulk-decide" attr:class="bulk stack">
-                                    <h2>"Decide the ticked requests"</h2>
-                                    <input type="hidden" name="slug" value=slug.clone()/>
-                                    <label for="bulk-reason">"Reason, sent to each of them (optional)"</label>
-                                    <input id="bulk-reason" name="reason" maxlength=MAX_TEXT_LEN.to_string()/>
-                                    <p class="decide">
-                                        <button type="submit" name="decision" value="approve" class="button primary">
-                                            "Approve ticked"
-                                        </button>
-                                        <button type="submit" name="decision" value="reject" class="button">
-                                            "Reject ticked"
-                                        </button>
-                                    </p>
-                                    <p class="hint">{format!("{} waiting. Tick requests above to decide them together.", plural(count as u32, "request"))}</p>
-                                </ActionForm>
+                                <LiveForm>
+                                    <ul class="requests" aria-label="Pending requests">
+                                        {list.into_iter().map(|r| {
+                                            let member = r.user_id.0.to_string();
+                                            let (slug_a, slug_r, member_a) = (slug.clone(), slug.clone(), member.clone());
+                                            let check_id = format!("pick-{member}");
+                                            view! {
+                                                <li class="request" data-testid="request">
+                                                    <p>
+                                                        // Ticked boxes belong to the bulk form below (HTML `form` attribute).
+                                                        <input type="checkbox" class="pick" id=check_id.clone() name="members[]"
+                                                            value=member.clone() form="bulk-decide"/>
+                                                        <label for=check_id>
+                                                            <strong>{r.name}</strong>" "<span class="muted">{r.email}</span>
+                                                        </label>
+                                                    </p>
+                                                    <p class="muted">"Asked " {crate::ui::date_time(r.requested_at)}</p>
+                                                    {(!r.message.is_empty()).then(|| view! { <blockquote>{r.message}</blockquote> })}
+                                                    <DecideForm slug=slug_a member=member_a decision="approve" label="Approve"/>
+                                                    <DecideForm slug=slug_r member=member decision="reject" label="Reject"/>
+                                                </li>
+                                            }
+                                        }).collect_view()}
+                                    </ul>
+                                    <form method="post" action=DecideRequests::url() id="bulk-decide" class="bulk stack">
+                                        <h2>"Decide the ticked requests"</h2>
+                                        <input type="hidden" name="slug" value=slug.clone()/>
+                                        <label for="bulk-reason">"Reason, sent to each of them (optional)"</label>
+                                        <input id="bulk-reason" name="reason" maxlength=MAX_TEXT_LEN.to_string()/>
+                                        <p class="decide">
+                                            <button type="submit" name="decision" value="approve" class="button primary">
+                                                "Approve ticked"
+                                            </button>
+                                            <button type="submit" name="decision" value="reject" class="button">
+                                                "Reject ticked"
+                                            </button>
+                                        </p>
+                                        <p class="hint">{format!("{} waiting. Tick requests above to decide them together.", plural(count as u32, "request"))}</p>
+                                    </form>
+                                </LiveForm>
                             }.into_any()
                         }}
                     </section>
@@ -216,7 +158,6 @@ pub fn RequestsPage() -> impl IntoView {
 /// One decision on one request, with an optional reason.
 #[component]
 fn DecideForm(
-    action: ServerAction<DecideRequest>,
     slug: String,
     member: String,
     decision: &'static str,
@@ -233,12 +174,12 @@ fn DecideForm(
         "button"
     };
     view! {
-        <ActionForm action attr:class="decide">
+        <form method="post" action=DecideRequest::url() class="decide">
             <input type="hidden" name="slug" value=slug/>
             <input type="hidden" name="member" value=member/>
             <input type="hidden" name="decision" value=decision/>
             <input name="reason" aria-label=reason_label placeholder="Reason (optional)" maxlength=MAX_TEXT_LEN.to_string()/>
             <button type="submit" class=class>{label}</button>
-        </ActionForm>
+        </form>
     }
 }

@@ -267,6 +267,7 @@ pub async fn update_society_settings(
     )
     .await?;
     tx.commit().await?;
+    crate::ui::flash(crate::ui::Flash::notice("saved", "Settings saved."));
     Ok(society)
 }
 

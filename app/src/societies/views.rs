@@ -1,6 +1,7 @@
 //! Society pages: the start page with all societies, a society's page, and creating one.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_params_map;
@@ -12,7 +13,7 @@ use super::{
 use crate::access::use_user;
 use crate::access::MembershipRole;
 use crate::error::AppError;
-use crate::ui::{ErrorPage, FormError};
+use crate::ui::{ErrorPage, LiveForm};
 
 /// `/`: every society on this installation.
 #[component]
@@ -58,19 +59,10 @@ pub fn HomePage() -> impl IntoView {
     }
 }
 
-/// What every page under `/s/:slug` shares: the slug, and a counter that pages bump after a
-/// change the navigation shows (a decided request, a new name).
+/// What every page under `/s/:slug` shares: the society's slug.
 #[derive(Clone, Copy)]
 pub struct SocietyContext {
     pub slug: Memo<String>,
-    refresh: RwSignal<u32>,
-}
-
-impl SocietyContext {
-    /// Reloads the navigation (the pending count, the society's name).
-    pub fn changed(&self) {
-        self.refresh.update(|n| *n = n.wrapping_add(1));
-    }
 }
 
 pub fn use_society() -> SocietyContext {
@@ -83,12 +75,8 @@ pub fn use_society() -> SocietyContext {
 pub fn SocietyLayout() -> impl IntoView {
     let params = use_params_map();
     let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
-    let refresh = RwSignal::new(0u32);
-    provide_context(SocietyContext { slug, refresh });
-    let nav = Resource::new(
-        move || (slug.get(), refresh.get()),
-        |(slug, _)| get_society_nav(slug),
-    );
+    provide_context(SocietyContext { slug });
+    let nav = Resource::new(move || slug.get(), get_society_nav);
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move { nav.await.ok().map(|nav| view! { <SocietyTabs nav/> }) })}
@@ -162,23 +150,9 @@ pub fn SocietyPage(children: ChildrenFn) -> impl IntoView {
 pub fn SettingsPage() -> impl IntoView {
     let ctx = use_society();
     let user = use_user();
-    let save = ServerAction::<UpdateSocietySettings>::new();
     let society = Resource::new(move || ctx.slug.get(), get_society);
     let nav = Resource::new(move || ctx.slug.get(), get_society_nav);
     let zones = Resource::new(|| (), |_| time_zone_names());
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = save.value().get() {
-            ctx.changed();
-        }
-    });
-    let error = Signal::derive(move || save.value().get().and_then(Result::err));
-    let field_error = move |field: &'static str| {
-        move || {
-            error
-                .get()
-                .and_then(|e| e.field_message(field).map(str::to_string))
-        }
-    };
     view! {
         <Title text="Settings"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -203,49 +177,51 @@ pub fn SettingsPage() -> impl IntoView {
                 view! {
                     <section class="card narrow">
                         <h1>"Settings"</h1>
-                        <ActionForm action=save attr:class="stack">
-                            <input type="hidden" name="slug" value=s.slug.clone()/>
-                            <label for="name">"Name"</label>
-                            <input id="name" name="name" required maxlength="100" value=s.name.clone()/>
-                            <p class="field-error">{field_error("name")}</p>
+                        <LiveForm>
+                            <form method="post" action=UpdateSocietySettings::url() class="stack">
+                                <input type="hidden" name="slug" value=s.slug.clone()/>
+                                <label for="name">"Name"</label>
+                                <input id="name" name="name" required maxlength="100" value=s.name.clone()/>
 
-                            <label for="description">"Description"</label>
-                            <textarea id="description" name="description" rows="5"
-                                maxlength=super::MAX_DESCRIPTION_LEN.to_string()>{s.description.clone()}</textarea>
-                            <p class="hint">"Shown on the society's public page: what you do, where and when."</p>
-                            <p class="field-error">{field_error("description")}</p>
+                                <label for="description">"Description"</label>
+                                <textarea id="description" name="description" rows="5"
+                                    maxlength=super::MAX_DESCRIPTION_LEN.to_string()>{s.description.clone()}</textarea>
+                                <p class="hint">"Shown on the society's public page: what you do, where and when."</p>
 
-                            <label for="time_zone">"Time zone"</label>
-                            <input id="time_zone" name="time_zone" required list="time-zones" autocomplete="off"
-                                value=s.time_zone.clone()/>
-                            <datalist id="time-zones">
-                                {zones.into_iter().map(|z| view! { <option value=z></option> }).collect_view()}
-                            </datalist>
-                            <p class="field-error">{field_error("time_zone")}</p>
+                                <label for="time_zone">"Time zone"</label>
+                                <input id="time_zone" name="time_zone" required list="time-zones" autocomplete="off"
+                                    value=s.time_zone.clone()/>
+                                <TimeZoneList zones/>
 
-                            <fieldset class="choices">
-                                <legend>"Joining"</legend>
-                                <label>
-                                    <input type="radio" name="join_policy" value="approval" checked=!open/>
-                                    " An admin approves each request"
-                                </label>
-                                <label>
-                                    <input type="radio" name="join_policy" value="open" checked=open/>
-                                    " Open: anyone signed in joins at once"
-                                </label>
-                            </fieldset>
-
-                            <FormError error=Signal::derive(move || error.get().filter(|e| !matches!(e, AppError::Invalid { .. })))/>
-                            {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! {
-                                <p class="notice" role="status">"Saved."</p>
-                            })}
-                            <button type="submit" class="button primary">"Save settings"</button>
-                        </ActionForm>
+                                <fieldset class="choices">
+                                    <legend>"Joining"</legend>
+                                    <label>
+                                        <input type="radio" name="join_policy" value="approval" checked=!open/>
+                                        " An admin approves each request"
+                                    </label>
+                                    <label>
+                                        <input type="radio" name="join_policy" value="open" checked=open/>
+                                        " Open: anyone signed in joins at once"
+                                    </label>
+                                </fieldset>
+                                <button type="submit" class="button primary">"Save settings"</button>
+                            </form>
+                        </LiveForm>
                     </section>
                 }
                 .into_any()
             })}
         </Suspense>
+    }
+}
+
+/// The IANA zones offered while typing a time zone (`list="time-zones"`).
+#[component]
+fn TimeZoneList(zones: Vec<String>) -> impl IntoView {
+    view! {
+        <datalist id="time-zones">
+            {zones.into_iter().map(|z| view! { <option value=z></option> }).collect_view()}
+        </datalist>
     }
 }
 
@@ -273,54 +249,48 @@ pub fn NewSocietyPage() -> impl IntoView {
 
 #[component]
 fn NewSocietyForm(zones: Vec<String>) -> impl IntoView {
-    let create = ServerAction::<CreateSociety>::new();
-    let error = Signal::derive(move || create.value().get().and_then(Result::err));
-    let field_error = move |field: &'static str| {
-        move || {
-            error
-                .get()
-                .and_then(|e| e.field_message(field).map(str::to_string))
-        }
-    };
-    let (slug, set_slug) = signal(String::new());
-    let (slug_edited, set_slug_edited) = signal(false);
     view! {
         <section class="card narrow">
             <h1>"New society"</h1>
-            <ActionForm action=create attr:class="stack">
-                <label for="name">"Name"</label>
-                <input id="name" name="name" required maxlength="100" autocomplete="off"
-                    on:input=move |ev| {
-                        if !slug_edited.get_untracked() {
-                            set_slug.set(slug_from_name(&event_target_value(&ev)));
-                        }
-                    }/>
-                <p class="field-error">{field_error("name")}</p>
-
-                <label for="slug">"Web address"</label>
-                <div class="prefixed">
-                    <span aria-hidden="true">"/s/"</span>
-                    <input id="slug" name="slug" required maxlength="50" pattern="[a-z0-9][a-z0-9-]*[a-z0-9]"
-                        aria-describedby="slug-help" prop:value=slug
-                        on:input=move |ev| {
-                            set_slug_edited.set(true);
-                            set_slug.set(event_target_value(&ev));
-                        }/>
-                </div>
-                <p id="slug-help" class="hint">{super::SLUG_RULE}</p>
-                <p class="field-error">{field_error("slug")}</p>
-
-                <label for="time_zone">"Time zone"</label>
-                <input id="time_zone" name="time_zone" required list="time-zones" placeholder="Europe/Berlin"
-                    autocomplete="off"/>
-                <datalist id="time-zones">
-                    {zones.into_iter().map(|z| view! { <option value=z></option> }).collect_view()}
-                </datalist>
-                <p class="field-error">{field_error("time_zone")}</p>
-
-                <FormError error=Signal::derive(move || error.get().filter(|e| !matches!(e, AppError::Invalid { .. })))/>
-                <button type="submit" class="button primary">"Create society"</button>
-            </ActionForm>
+            <LiveForm>
+                <form method="post" action=CreateSociety::url() class="stack">
+                    <NameAndSlug/>
+                    <label for="time_zone">"Time zone"</label>
+                    <input id="time_zone" name="time_zone" required list="time-zones" placeholder="Europe/Berlin"
+                        autocomplete="off"/>
+                    <TimeZoneList zones/>
+                    <button type="submit" class="button primary">"Create society"</button>
+                </form>
+            </LiveForm>
         </section>
+    }
+}
+
+/// The name and web address of a new society: typing the name suggests the address until
+/// the address is edited by hand (in the browser; without JavaScript both are typed).
+#[island]
+fn NameAndSlug() -> impl IntoView {
+    let (slug, set_slug) = signal(String::new());
+    let (slug_edited, set_slug_edited) = signal(false);
+    view! {
+        <label for="name">"Name"</label>
+        <input id="name" name="name" required maxlength="100" autocomplete="off"
+            on:input=move |ev| {
+                if !slug_edited.get_untracked() {
+                    set_slug.set(slug_from_name(&event_target_value(&ev)));
+                }
+            }/>
+
+        <label for="slug">"Web address"</label>
+        <div class="prefixed">
+            <span aria-hidden="true">"/s/"</span>
+            <input id="slug" name="slug" required maxlength="50" pattern="[a-z0-9][a-z0-9-]*[a-z0-9]"
+                aria-describedby="slug-help" prop:value=slug
+                on:input=move |ev| {
+                    set_slug_edited.set(true);
+                    set_slug.set(event_target_value(&ev));
+                }/>
+        </div>
+        <p id="slug-help" class="hint">{super::SLUG_RULE}</p>
     }
 }

@@ -1,0 +1,107 @@
+import { expect, test, type Page } from '@playwright/test';
+import { linkIn, mailMatching, unique } from './helpers';
+
+// The main forms without JavaScript: each is a plain HTML form that posts, and the server
+// answers with the page again (or the next one), errors included. Runs in the
+// `no-javascript` project (javaScriptEnabled: false).
+
+/** Nothing hydrates here: the WASM never runs, so the page is what the server sent. */
+async function notHydrated(page: Page) {
+  await page.waitForLoadState('load');
+  await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
+}
+
+async function signIn(page: Page, username: string, password: string, next: string) {
+  await page.goto(`/auth/login?next=${encodeURIComponent(next)}`);
+  await page.locator('#username').fill(username);
+  await page.locator('#password').fill(password);
+  await page.locator('#kc-login').click();
+}
+
+test('signing in with an emailed link works as plain forms', async ({ page }) => {
+  const email = `${unique('nojs')}@example.org`;
+  await page.goto('/sign-in?next=/me');
+  await notHydrated(page);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  // The server answers with the page again, saying what happened.
+  await expect(page.getByTestId('link-sent')).toContainText('Check your inbox');
+  await expect(page).toHaveURL(/\/sign-in\?next=%2Fme$/);
+
+  const link = linkIn(await mailMatching(email, /sign-in link/));
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Sign in to Roster' }).click();
+  await expect(page).toHaveURL(/\/me$/);
+  await expect(page.getByTestId('me-email')).toHaveText(email);
+
+  // A bad address (too long: the browser lets it through) is a clear error on the same page.
+  await page.goto('/sign-in');
+  await page.getByLabel('Email address').fill(`${'x'.repeat(250)}@example.org`);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await expect(page.getByRole('alert')).toContainText('valid email address');
+});
+
+test('creating a society, joining, deciding, inviting and settings work without JavaScript', async ({ browser }) => {
+  const context = { javaScriptEnabled: false };
+  const admin = await (await browser.newContext(context)).newPage();
+  const member = await (await browser.newContext(context)).newPage();
+
+  await signIn(admin, 'admin', 'admin-pass', '/societies/new');
+  await notHydrated(admin);
+  const name = unique('Plain Form Rowing');
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  await admin.getByLabel('Name').fill(name);
+  // Without JavaScript nothing suggests the address: type it.
+  await admin.getByLabel('Web address').fill(slug);
+  await admin.getByLabel('Time zone').fill('Europe/Berlin');
+  await admin.getByRole('button', { name: 'Create society' }).click();
+  await expect(admin).toHaveURL(new RegExp(`/s/${slug}$`));
+  await expect(admin.getByRole('heading', { level: 1 })).toHaveText(name);
+
+  // A member asks to join.
+  await signIn(member, 'member', 'member-pass', `/s/${slug}`);
+  await member.getByLabel('Message to the admins (optional)').fill('No scripts here.');
+  await member.getByRole('button', { name: 'Ask to join' }).click();
+  await expect(member.getByTestId('membership-status')).toContainText('waiting for an admin');
+
+  // The admin approves it from the queue.
+  await admin.goto(`/s/${slug}/requests`);
+  const request = admin.getByTestId('request').filter({ hasText: 'Mia Member' });
+  await expect(request).toContainText('No scripts here.');
+  await request.getByRole('button', { name: 'Approve' }).click();
+  await expect(admin).toHaveURL(new RegExp(`/s/${slug}/requests\\??$`));
+  await expect(admin.getByTestId('no-requests')).toBeVisible();
+  await member.reload();
+  await expect(member.getByTestId('membership-status')).toContainText('You are a member');
+
+  // Inviting an address that is already a member is refused, with the reason on the page.
+  await admin.goto(`/s/${slug}/invitations`);
+  await admin.getByLabel('Email address').fill('member@example.org');
+  await admin.getByRole('button', { name: 'Send invitation' }).click();
+  await expect(admin.getByRole('alert')).toContainText('already a member');
+  // A new address is invited and listed.
+  const invitee = `${unique('invitee')}@example.org`;
+  await admin.getByLabel('Email address').fill(invitee);
+  await admin.getByRole('button', { name: 'Send invitation' }).click();
+  await expect(admin.getByTestId('invitation-row').filter({ hasText: invitee })).toContainText('Sent');
+  await mailMatching(invitee, /You are invited/);
+
+  // The directory searches with a GET form, and a role changes with a plain post.
+  await admin.goto(`/s/${slug}/members`);
+  await admin.getByLabel('Search by name or email').fill('Mia');
+  await admin.getByRole('button', { name: 'Search' }).click();
+  await expect(admin).toHaveURL(/members\?q=Mia/);
+  const row = admin.getByTestId('member-row').filter({ hasText: 'Mia Member' });
+  await row.getByText('Manage').click();
+  await row.getByLabel('Role').selectOption('trainer');
+  await row.getByRole('button', { name: 'Change role' }).click();
+  await expect(admin.getByTestId('member-row').filter({ hasText: 'Mia Member' }).getByTestId('member-role')).toHaveText('Trainer');
+
+  // Settings are saved and shown.
+  await admin.goto(`/s/${slug}/settings`);
+  await admin.getByLabel('Description').fill('We row without scripts.');
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await expect(admin.getByLabel('Description')).toHaveValue('We row without scripts.');
+  await admin.goto(`/s/${slug}`);
+  await expect(admin.getByText('We row without scripts.')).toBeVisible();
+});
