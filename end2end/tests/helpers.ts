@@ -7,6 +7,14 @@ export async function hydrated(page: Page) {
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
 }
 
+/** Signs in on the Keycloak-shaped provider's login page, coming back to `next`. */
+export async function signIn(page: Page, username: string, password: string, next: string) {
+  await page.goto(`/auth/login?next=${encodeURIComponent(next)}`);
+  await page.locator('#username').fill(username);
+  await page.locator('#password').fill(password);
+  await page.locator('#kc-login').click();
+}
+
 export function unique(prefix: string) {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
 }

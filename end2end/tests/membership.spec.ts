@@ -1,12 +1,5 @@
-import { expect, test, type Page } from '@playwright/test';
-import { hydrated, linkIn, mailMatching, unique } from './helpers';
-
-async function signIn(page: Page, username: string, password: string, next: string) {
-  await page.goto(`/auth/login?next=${encodeURIComponent(next)}`);
-  await page.locator('#username').fill(username);
-  await page.locator('#password').fill(password);
-  await page.locator('#kc-login').click();
-}
+import { expect, test } from '@playwright/test';
+import { hydrated, linkIn, mailMatching, signIn, unique } from './helpers';
 
 test('a member asks to join and an admin approves with a reason', async ({ browser }) => {
   const admin = await (await browser.newContext()).newPage();

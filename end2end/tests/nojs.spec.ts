@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { linkIn, mailMatching, unique } from './helpers';
+import { linkIn, mailMatching, signIn, unique } from './helpers';
 
 // The main forms without JavaScript: each is a plain HTML form that posts, and the server
 // answers with the page again (or the next one), errors included. Runs in the
@@ -9,13 +9,6 @@ import { linkIn, mailMatching, unique } from './helpers';
 async function notHydrated(page: Page) {
   await page.waitForLoadState('load');
   await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
-}
-
-async function signIn(page: Page, username: string, password: string, next: string) {
-  await page.goto(`/auth/login?next=${encodeURIComponent(next)}`);
-  await page.locator('#username').fill(username);
-  await page.locator('#password').fill(password);
-  await page.locator('#kc-login').click();
 }
 
 test('signing in with an emailed link works as plain forms', async ({ page }) => {

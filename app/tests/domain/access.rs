@@ -121,13 +121,9 @@ async fn lock_as_admin_holds_the_society_row_until_the_transaction_ends(pool: Pg
     access::lock_as_admin(&mut tx, club.id, admin.id)
         .await
         .unwrap();
-    let waiting = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            access::lock_society(&mut tx, club.id).await
-        })
-    };
+    let waiting = fx::in_background(&pool, move |c| {
+        Box::pin(async move { access::lock_society(c, club.id).await })
+    });
     fx::wait_until_blocked(&pool, 1).await;
     assert!(!waiting.is_finished());
     tx.commit().await.unwrap();

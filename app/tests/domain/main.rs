@@ -53,6 +53,28 @@ mod fx {
         Ok(())
     }
 
+    /// The second party of a race: runs `call` in a transaction of its own on another task,
+    /// committing when it succeeds. Pair it with `wait_until_blocked`.
+    pub fn in_background<T: Send + 'static>(
+        pool: &PgPool,
+        call: impl for<'c> FnOnce(
+                &'c mut sqlx::PgConnection,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T, AppError>> + Send + 'c>,
+            > + Send
+            + 'static,
+    ) -> tokio::task::JoinHandle<Result<T, AppError>> {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            let result = call(&mut tx).await;
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            result
+        })
+    }
+
     /// Waits until `n` sessions wait for a lock (`pg_stat_activity`), so a race test knows the
     /// other transaction is blocked behind its lock, not merely slow. Panics after 10 s.
     pub async fn wait_until_blocked(pool: &PgPool, n: i64) {

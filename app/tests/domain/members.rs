@@ -244,25 +244,11 @@ async fn two_admins_deciding_at_once_exactly_one_wins(pool: PgPool) {
         "",
     )
     .await;
-    let later = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            let result = members::decide(
-                &mut tx,
-                club.id,
-                second.id,
-                applicant.id,
-                Decision::Reject,
-                "",
-            )
-            .await;
-            if result.is_ok() {
-                tx.commit().await.unwrap();
-            }
-            result
+    let later = fx::in_background(&pool, move |c| {
+        Box::pin(async move {
+            members::decide(c, club.id, second.id, applicant.id, Decision::Reject, "").await
         })
-    };
+    });
     fx::wait_until_blocked(&pool, 1).await;
     tx.commit().await.unwrap();
     let b = later.await.unwrap();
@@ -347,17 +333,9 @@ async fn the_last_admin_cannot_leave_even_when_two_admins_leave_at_once(pool: Pg
     // society lock, then finds itself the last admin.
     let mut tx = pool.begin().await.unwrap();
     let a = members::leave(&mut tx, club.id, admin.id).await;
-    let later = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            let result = members::leave(&mut tx, club.id, second.id).await;
-            if result.is_ok() {
-                tx.commit().await.unwrap();
-            }
-            result
-        })
-    };
+    let later = fx::in_background(&pool, move |c| {
+        Box::pin(async move { members::leave(c, club.id, second.id).await })
+    });
     fx::wait_until_blocked(&pool, 1).await;
     tx.commit().await.unwrap();
     let b = later.await.unwrap();

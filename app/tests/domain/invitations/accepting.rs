@@ -470,16 +470,11 @@ async fn two_admins_inviting_one_address_at_once_leave_one_open_invitation(pool:
     let first = crate::calls::invite(&mut tx, club.id, admin.id, "mia@example.org", Member)
         .await
         .unwrap();
-    let later = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            let created =
-                crate::calls::invite(&mut tx, club.id, second.id, "mia@example.org", Member).await;
-            tx.commit().await.unwrap();
-            created
+    let later = fx::in_background(&pool, move |c| {
+        Box::pin(async move {
+            crate::calls::invite(c, club.id, second.id, "mia@example.org", Member).await
         })
-    };
+    });
     fx::wait_until_blocked(&pool, 1).await;
     tx.commit().await.unwrap();
     let live = later.await.unwrap().unwrap();
@@ -531,17 +526,9 @@ async fn accepting_while_an_admin_suspends_the_same_person_does_not_fail(pool: P
     )
     .await
     .unwrap();
-    let suspension = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            let result = members::suspend(&mut tx, club.id, admin.id, tina.id, "").await;
-            if result.is_ok() {
-                tx.commit().await.unwrap();
-            }
-            result
-        })
-    };
+    let suspension = fx::in_background(&pool, move |c| {
+        Box::pin(async move { members::suspend(c, club.id, admin.id, tina.id, "").await })
+    });
     fx::wait_until_blocked(&pool, 1).await;
     let accepted = tokio::time::timeout(
         std::time::Duration::from_secs(10),

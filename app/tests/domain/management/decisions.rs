@@ -223,23 +223,11 @@ async fn two_bulk_decisions_over_overlapping_sets_decide_each_request_once(pool:
     )
     .await
     .unwrap();
-    let later = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            let outcome = members::decide_many(
-                &mut tx,
-                club.id,
-                second.id,
-                &second_set,
-                Decision::Reject,
-                "",
-            )
-            .await;
-            tx.commit().await.unwrap();
-            outcome
+    let later = fx::in_background(&pool, move |c| {
+        Box::pin(async move {
+            members::decide_many(c, club.id, second.id, &second_set, Decision::Reject, "").await
         })
-    };
+    });
     fx::wait_until_blocked(&pool, 1).await;
     tx.commit().await.unwrap();
     let b = later.await.unwrap().unwrap();
@@ -286,22 +274,18 @@ async fn deciding_a_request_while_another_admin_acts_on_the_same_person_does_not
     .await
     .unwrap();
     let in_turn = |what: &'static str| {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            let result = match what {
-                "suspend" => members::suspend(&mut tx, club.id, second.id, applicant, "")
-                    .await
-                    .map(|()| Suspended),
-                _ => {
-                    members::decide(&mut tx, club.id, admin.id, applicant, Decision::Approve, "")
+        fx::in_background(&pool, move |c| {
+            Box::pin(async move {
+                match what {
+                    "suspend" => members::suspend(c, club.id, second.id, applicant, "")
                         .await
+                        .map(|()| Suspended),
+                    _ => {
+                        members::decide(c, club.id, admin.id, applicant, Decision::Approve, "")
+                            .await
+                    }
                 }
-            };
-            if result.is_ok() {
-                tx.commit().await.unwrap();
-            }
-            result
+            })
         })
     };
     // ...while the second admin suspends the applicant (waiting for the society row)...

@@ -128,17 +128,9 @@ async fn demote_each_other(
 ) -> (Result<(), AppError>, Result<(), AppError>) {
     let mut tx = pool.begin().await.unwrap();
     let first = members::set_role(&mut tx, club, a, b, Member).await;
-    let second = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            let result = members::set_role(&mut tx, club, b, a, Member).await;
-            if result.is_ok() {
-                tx.commit().await.unwrap();
-            }
-            result
-        })
-    };
+    let second = fx::in_background(pool, move |c| {
+        Box::pin(async move { members::set_role(c, club, b, a, Member).await })
+    });
     fx::wait_until_blocked(pool, 1).await;
     tx.commit().await.unwrap();
     (first, second.await.unwrap())
