@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { hydrated, mailTo, unique } from './helpers';
+import { hydrated, mailTo, signIn, unique } from './helpers';
 
 test('a platform admin signs in with Keycloak, creates a society and signs out', async ({ page }) => {
   await page.goto('/');
@@ -110,4 +110,30 @@ test('a form error shows on the page at once, without leaving it', async ({ page
   await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
   await expect(page.getByRole('alert')).toContainText('valid email address');
   expect(reloaded).toBe(false);
+});
+
+test('every main page hydrates its islands without errors', async ({ page }) => {
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${page.url()}: ${m.text()}`);
+  });
+  await page.goto('/sign-in');
+  await hydrated(page);
+  await signIn(page, 'admin', 'admin-pass', '/societies/new');
+  await hydrated(page);
+  const name = unique('Every Page Club');
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  await page.getByLabel('Name').pressSequentially(name);
+  await expect(page.getByLabel('Web address')).toHaveValue(slug);
+  await page.getByLabel('Time zone').fill('Europe/Berlin');
+  await page.getByRole('button', { name: 'Create society' }).click();
+  await expect(page).toHaveURL(new RegExp(`/s/${slug}$`));
+  for (const path of ['/', '/me', `/s/${slug}`, `/s/${slug}/members`, `/s/${slug}/requests`,
+    `/s/${slug}/invitations`, `/s/${slug}/settings`, `/s/${slug}/audit`]) {
+    const response = await page.goto(path);
+    expect(response?.status(), path).toBe(200);
+    await hydrated(page);
+  }
+  expect(problems).toEqual([]);
 });

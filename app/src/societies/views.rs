@@ -284,7 +284,7 @@ fn NameAndSlug() -> impl IntoView {
         <label for="slug">"Web address"</label>
         <div class="prefixed">
             <span aria-hidden="true">"/s/"</span>
-            <input id="slug" name="slug" required maxlength="50" pattern="[a-z0-9][a-z0-9-]*[a-z0-9]"
+            <input id="slug" name="slug" required maxlength="50" pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?"
                 aria-describedby="slug-help" prop:value=slug
                 on:input=move |ev| {
                     set_slug_edited.set(true);
