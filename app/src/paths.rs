@@ -34,5 +34,20 @@ pub fn encode_query_value(value: &str) -> String {
     out
 }
 
+/// The value of the cookie `name` a request carries, percent-decoded.
+#[cfg(feature = "ssr")]
+pub fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            url::form_urlencoded::parse(pair.trim().as_bytes())
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        })
+}
+
 #[cfg(test)]
 mod tests;

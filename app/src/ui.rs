@@ -239,13 +239,7 @@ fn take_message() -> Option<Flash> {
         let error: AppError = serde_json::from_slice(&json).ok()?;
         Some(Flash::alert("form-error", error.to_string()))
     });
-    let from_cookie = parts
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(FLASH_COOKIE)?.strip_prefix('='))
+    let from_cookie = crate::paths::cookie(&parts.headers, FLASH_COOKIE)
         .and_then(|value| general_purpose::URL_SAFE_NO_PAD.decode(value).ok())
         .and_then(|json| serde_json::from_slice::<Flash>(&json).ok());
     if from_cookie.is_some() {

@@ -48,35 +48,9 @@ fn next_cookie(next: Option<&str>, secure: bool) -> HeaderValue {
 
 /// The `next` path kept by `next_cookie`, if it is (still) a path on this site.
 fn next_from_cookie(headers: &HeaderMap) -> String {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix(NEXT_COOKIE)?.strip_prefix('='))
-        .find_map(|raw| {
-            let decoded = percent_decode(raw)?;
-            local_path(&decoded).map(str::to_string)
-        })
+    app::paths::cookie(headers, NEXT_COOKIE)
+        .filter(|next| local_path(next).is_some())
         .unwrap_or_else(|| "/".into())
-}
-
-/// Decodes `%XX` escapes; `None` for malformed input or non-UTF-8 results.
-fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 pub fn routes(state: AuthState) -> Router {

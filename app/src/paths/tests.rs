@@ -30,3 +30,24 @@ fn sign_in_links_carry_the_encoded_next_path() {
     );
     assert_eq!(encode_query_value("ä"), "%C3%A4");
 }
+
+#[cfg(feature = "ssr")]
+#[test]
+fn cookies_are_found_by_name_and_decoded() {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::COOKIE,
+        "roster_session=abc; roster_next=/invitations/t%2Bk%3Fx"
+            .parse()
+            .unwrap(),
+    );
+    assert_eq!(
+        super::cookie(&headers, "roster_next").as_deref(),
+        Some("/invitations/t+k?x")
+    );
+    assert_eq!(
+        super::cookie(&headers, "roster_session").as_deref(),
+        Some("abc")
+    );
+    assert_eq!(super::cookie(&headers, "roster"), None);
+}
