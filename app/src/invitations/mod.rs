@@ -108,8 +108,9 @@ async fn deliver(
     let link = state
         .settings
         .link(&format!("/invitations/{}", created.token));
-    let mut invitation = created.invitation.clone();
-    let sent = state.mailer.send(db::email(&created, inviter, &link)).await;
+    let email = db::email(&created, inviter, &link);
+    let mut invitation = created.invitation;
+    let sent = state.mailer.send(email).await;
     invitation.delivery = match sent {
         Ok(()) => {
             db::mark_sent(&state.pool, invitation.id).await?;

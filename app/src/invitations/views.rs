@@ -95,22 +95,12 @@ pub fn InvitationsPage() -> impl IntoView {
                                                     <td>{state}</td>
                                                     <td class="actions">
                                                         {can_resend.then(|| view! {
-                                                            <form method="post" action=ResendInvitation::url()>
-                                                                <input type="hidden" name="slug" value=slug_resend/>
-                                                                <input type="hidden" name="invitation" value=id_resend/>
-                                                                <button type="submit" class="button" aria-label=resend_label>
-                                                                    "Send again"
-                                                                </button>
-                                                            </form>
+                                                            <InvitationAction action=ResendInvitation::url() slug=slug_resend
+                                                                invitation=id_resend label=resend_label text="Send again"/>
                                                         })}
                                                         {open.then(|| view! {
-                                                            <form method="post" action=RevokeInvitation::url()>
-                                                                <input type="hidden" name="slug" value=slug/>
-                                                                <input type="hidden" name="invitation" value=id/>
-                                                                <button type="submit" class="button" aria-label=revoke_label>
-                                                                    "Revoke"
-                                                                </button>
-                                                            </form>
+                                                            <InvitationAction action=RevokeInvitation::url() slug
+                                                                invitation=id label=revoke_label text="Revoke"/>
                                                         })}
                                                     </td>
                                                 </tr>
@@ -126,6 +116,34 @@ pub fn InvitationsPage() -> impl IntoView {
                 .into_any()
             })}
         </Suspense>
+    }
+}
+
+/// A button acting on one invitation (send again, revoke).
+#[component]
+fn InvitationAction(
+    action: &'static str,
+    slug: String,
+    invitation: String,
+    label: String,
+    text: &'static str,
+) -> impl IntoView {
+    view! {
+        <form method="post" action=action>
+            <input type="hidden" name="slug" value=slug/>
+            <input type="hidden" name="invitation" value=invitation/>
+            <button type="submit" class="button" aria-label=label>{text}</button>
+        </form>
+    }
+}
+
+/// Signing out, to come back with another account.
+#[component]
+fn SignOutButton() -> impl IntoView {
+    view! {
+        <form method="post" action="/auth/logout">
+            <button type="submit" class="button">"Sign out"</button>
+        </form>
     }
 }
 
@@ -193,9 +211,7 @@ pub fn InvitationPage() -> impl IntoView {
                                 " is your address, so it cannot accept this invitation. Sign out, then open this link again "
                                 "and sign in with an email link, or confirm the address with your sign-in service first."
                             </p>
-                            <form method="post" action="/auth/logout">
-                                <button type="submit" class="button">"Sign out"</button>
-                            </form>
+                            <SignOutButton/>
                         }.into_any(),
                         Some(me) => view! {
                             <p class="form-error" role="alert" data-testid="invitation-state">
@@ -203,9 +219,7 @@ pub fn InvitationPage() -> impl IntoView {
                                 {if me.email.is_empty() { me.name.clone() } else { me.email.clone() }}
                                 ". Sign out, then open this link again and sign in with " {invitation.email.clone()} "."
                             </p>
-                            <form method="post" action="/auth/logout">
-                                <button type="submit" class="button">"Sign out"</button>
-                            </form>
+                            <SignOutButton/>
                         }.into_any(),
                         None => {
                             let options = options.await.unwrap_or_default();
