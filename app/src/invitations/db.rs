@@ -435,19 +435,19 @@ pub async fn accept(conn: &mut PgConnection, token: &str, user: &CurrentUser) ->
             "This invitation has expired. Ask the society's admins for a new one.".into(),
         ));
     }
-    if !user.email_verified && user.email.trim().eq_ignore_ascii_case(&row.email) {
-        return Err(AppError::Conflict(format!(
-            "Your sign-in service has not confirmed that {} is your address, so it cannot accept \
-             this invitation. Confirm the address with your sign-in service, or sign in with an \
-             email link instead.",
-            row.email
-        )));
-    }
-    if !user.email_verified || user.email.trim().to_lowercase() != row.email {
+    if user.email.trim().to_lowercase() != row.email {
         return Err(AppError::Conflict(format!(
             "This invitation is for {}, but you are signed in as {}. Sign out, then sign in with {}.",
             row.email,
             if user.email.is_empty() { "an account without an email address" } else { &user.email },
+            row.email
+        )));
+    }
+    if !user.email_verified {
+        return Err(AppError::Conflict(format!(
+            "Your sign-in service has not confirmed that {} is your address, so it cannot accept \
+             this invitation. Confirm the address with your sign-in service, or sign in with an \
+             email link instead.",
             row.email
         )));
     }
