@@ -172,8 +172,9 @@ pub async fn build(
         None => None,
     };
 
-    // Not `Expiry::OnInactivity`, which writes the session back on every request: a signed-in
-    // session gets its expiry from `access::session`, renewed every few minutes.
+    // Not `Expiry::OnInactivity`: tower-sessions writes a session only when it changes, so that
+    // idle expiry would count from the sign-in. `access::session` sets a signed-in session's
+    // expiry itself and renews it every few minutes.
     let store = PostgresStore::new(pool.clone());
     let sessions = SessionManagerLayer::new(store)
         .with_name("roster_session")
