@@ -13,6 +13,8 @@ export PATH="$ROOT/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
 AIOSMTPD_VERSION=1.4.6
+# The independent iCal parser the feed tests read Roster's feeds with.
+ICALENDAR_VERSION=7.3.2
 
 # Each line says how long the script has run, so a slow step shows itself.
 ROSTER_T0="${ROSTER_T0:-$(date +%s)}"; export ROSTER_T0
@@ -81,6 +83,10 @@ setup_test_tools() {
   if ! python3 -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
     log "installing aiosmtpd $AIOSMTPD_VERSION"
     python3 -m pip install -q "aiosmtpd==$AIOSMTPD_VERSION" >&2 || python3 -m pip install -q --break-system-packages "aiosmtpd==$AIOSMTPD_VERSION" >&2
+  fi
+  if ! python3 -c "import icalendar, sys; sys.exit(icalendar.__version__ != '$ICALENDAR_VERSION')" 2>/dev/null; then
+    log "installing icalendar $ICALENDAR_VERSION"
+    python3 -m pip install -q "icalendar==$ICALENDAR_VERSION" >&2 || python3 -m pip install -q --break-system-packages "icalendar==$ICALENDAR_VERSION" >&2
   fi
 }
 

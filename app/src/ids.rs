@@ -17,3 +17,18 @@ pub struct SocietyId(pub Uuid);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
 pub struct InvitationId(pub Uuid);
+
+/// An event's id: what an admin set up (one session, or a weekly series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
+pub struct EventId(pub Uuid);
+
+/// One dated session of an event (`occurrences` row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
+pub struct OccurrenceId(pub Uuid);
+
+/// One of a society's event categories ("Beginners", "Squad").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
+pub struct CategoryId(pub Uuid);

@@ -2,7 +2,7 @@
 //!
 //! Modules are layered; each names only modules below it:
 //! error, ids, paths, secret → mail, ui → state → access (who is asking, roles, proofs) →
-//! audit, notifications (record / enqueue) → features (auth; invitations → members →
+//! audit, notifications (record / enqueue) → features (auth; invitations → members, events →
 //! societies; me) → shell. `tests/layers.rs` checks it.
 #![recursion_limit = "256"]
 
@@ -23,6 +23,7 @@ pub mod audit;
 pub mod notifications;
 
 pub mod auth;
+pub mod events;
 pub mod invitations;
 mod me;
 pub mod members;

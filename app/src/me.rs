@@ -5,6 +5,7 @@ use leptos_meta::Title;
 
 use crate::access::use_user;
 use crate::error::AppError;
+use crate::events::CalendarFeedsPanel;
 use crate::members::my_memberships;
 use crate::ui::ErrorPage;
 
@@ -61,6 +62,7 @@ pub fn MePage() -> impl IntoView {
                             }.into_any()
                         }}
                     </section>
+                    <CalendarFeedsPanel/>
                 }
                 .into_any()
             })}

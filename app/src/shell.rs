@@ -10,6 +10,7 @@ use crate::access::{provide_user, use_user, CurrentUser};
 use crate::audit::AuditLogPage;
 use crate::auth::{EmailSignInPage, SignInPage};
 use crate::error::AppError;
+use crate::events::{CalendarPage, CategoriesPanel, MySessionsPage, NewEventPage, OccurrencePage};
 use crate::invitations::{InvitationPage, InvitationsPage};
 use crate::me::MePage;
 use crate::members::{MembersPage, MembershipPanel, RequestsPage};
@@ -53,6 +54,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <ErrorPage error=AppError::NotFound/> }>
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/me") view=MePage ssr=SsrMode::Async/>
+                    <Route path=path!("/my-sessions") view=MySessionsPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in/email") view=EmailSignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/societies/new") view=NewSocietyPage ssr=SsrMode::Async/>
@@ -62,7 +64,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("requests") view=RequestsPage ssr=SsrMode::Async/>
                         <Route path=path!("members") view=MembersPage ssr=SsrMode::Async/>
                         <Route path=path!("invitations") view=InvitationsPage ssr=SsrMode::Async/>
-                        <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async/>
+                        <Route path=path!("calendar") view=CalendarPage ssr=SsrMode::Async/>
+                        <Route path=path!("sessions/:id") view=OccurrencePage ssr=SsrMode::Async/>
+                        <Route path=path!("events/new") view=NewEventPage ssr=SsrMode::Async/>
+                        <Route path=path!("settings") view=SocietySettings ssr=SsrMode::Async/>
                         <Route path=path!("audit") view=AuditLogPage ssr=SsrMode::Async/>
                     </ParentRoute>
                 </Routes>
@@ -78,6 +83,16 @@ fn SocietyHome() -> impl IntoView {
         <SocietyPage>
             <MembershipPanel/>
         </SocietyPage>
+    }
+}
+
+/// `/s/:slug/settings`: the society's settings, then its event categories.
+#[component]
+fn SocietySettings() -> impl IntoView {
+    view! {
+        <SettingsPage>
+            <CategoriesPanel/>
+        </SettingsPage>
     }
 }
 
@@ -111,6 +126,7 @@ fn UserMenu(me: CurrentUser) -> impl IntoView {
             <summary data-testid="user-name">{me.name.clone()}</summary>
             <div class="menu" role="menu">
                 <a role="menuitem" href="/me">"My profile"</a>
+                <a role="menuitem" href="/my-sessions">"My sessions"</a>
                 <form method="post" action="/auth/logout">
                     <button role="menuitem" type="submit" class="link">"Sign out"</button>
                 </form>

@@ -17,10 +17,11 @@ const LAYERS: &[(&str, u8)] = &[
     ("access", 3),
     ("audit", 4),
     ("notifications", 4),
-    // Features: invitations → members → societies; auth stands alone.
+    // Features: invitations → members, events → societies; auth stands alone.
     ("auth", 5),
     ("societies", 5),
     ("members", 6),
+    ("events", 6),
     ("invitations", 7),
     ("me", 7),
     ("shell", 8),

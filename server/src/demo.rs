@@ -1,4 +1,5 @@
-//! Demo data for a newcomer's first run: one society with an admin, trainers and members.
+//! Demo data for a newcomer's first run: one society with an admin, trainers and members, and
+//! a realistic week of sessions (several weekly series with trainers, one session cancelled).
 //! Loading is idempotent: running it again changes nothing.
 
 use app::access::{require_platform_admin, MembershipRole, MembershipStatus};
@@ -98,6 +99,7 @@ pub async fn load(pool: &PgPool) -> Result<Vec<DemoAccount>, AppError> {
         .execute(&mut *tx)
         .await?;
     }
+    load_week(&mut tx, society.id, &users).await?;
     tx.commit().await?;
     tracing::info!(
         society = SOCIETY_SLUG,
@@ -113,4 +115,147 @@ pub async fn load(pool: &PgPool) -> Result<Vec<DemoAccount>, AppError> {
             role: role.label().to_string(),
         })
         .collect())
+}
+
+/// The society's week, made once (when it has no events yet) through the domain, as its admin
+/// would: categories, four weekly series and a one-off regatta, starting this week; next
+/// week's beginners' session is cancelled.
+async fn load_week(
+    conn: &mut sqlx::PgConnection,
+    society: app::ids::SocietyId,
+    users: &[app::access::CurrentUser],
+) -> Result<(), AppError> {
+    use app::events::{db, EventDetails, NewEvent, SeriesEnd, Weekly};
+    use chrono::{Datelike, Duration, NaiveTime, Weekday};
+
+    let events: i64 = sqlx::query_scalar("select count(*) from events where society_id = $1")
+        .bind(society)
+        .fetch_one(&mut *conn)
+        .await?;
+    if events > 0 {
+        return Ok(());
+    }
+    let admin = app::access::lock_as_admin(&mut *conn, society, users[0].id).await?;
+    let (tara, chris) = (users[1].id, users[3].id);
+    let mut categories = Vec::new();
+    for name in ["Beginners", "Squad", "Masters"] {
+        categories.push(db::create_category(&mut *conn, &admin, name).await?.id);
+    }
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive();
+    let monday = today - Duration::days(today.weekday().num_days_from_monday().into());
+    let until = SeriesEnd::Until(monday + Duration::weeks(20));
+    let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
+    #[allow(clippy::type_complexity)]
+    let plan: [(
+        &str,
+        &str,
+        usize,
+        i32,
+        i32,
+        Vec<Weekday>,
+        NaiveTime,
+        Vec<app::ids::UserId>,
+    ); 4] = [
+        (
+            "Beginners' rowing",
+            "Learn to row in stable boats; no experience needed.",
+            0,
+            8,
+            90,
+            vec![Weekday::Tue],
+            at(18, 0),
+            vec![tara],
+        ),
+        (
+            "Squad training",
+            "Crew training for racing rowers.",
+            1,
+            16,
+            90,
+            vec![Weekday::Mon, Weekday::Thu],
+            at(19, 30),
+            vec![chris],
+        ),
+        (
+            "Ergo circuit",
+            "Indoor rowing machines and strength work.",
+            1,
+            12,
+            60,
+            vec![Weekday::Wed],
+            at(7, 0),
+            vec![chris],
+        ),
+        (
+            "Saturday long row",
+            "Steady distance for masters crews.",
+            2,
+            20,
+            120,
+            vec![Weekday::Sat],
+            at(8, 0),
+            vec![tara, chris],
+        ),
+    ];
+    let mut beginners = Vec::new();
+    for (title, description, category, capacity, minutes, days, start, trainers) in plan {
+        let created = db::create(
+            &mut *conn,
+            &admin,
+            NewEvent {
+                details: EventDetails {
+                    title: title.into(),
+                    description: description.into(),
+                    location: "Boathouse".into(),
+                    capacity,
+                    duration_minutes: minutes,
+                    category: Some(categories[category]),
+                    trainers,
+                },
+                start_date: monday,
+                start_time: start,
+                weekly: Some(Weekly {
+                    weekdays: days,
+                    interval: 1,
+                    end: until,
+                }),
+            },
+        )
+        .await?;
+        if beginners.is_empty() {
+            beginners = created.occurrence_ids;
+        }
+    }
+    db::create(
+        &mut *conn,
+        &admin,
+        NewEvent {
+            details: EventDetails {
+                title: "Spring regatta".into(),
+                description: "Our home regatta: every crew races, friends and family welcome."
+                    .into(),
+                location: "River course".into(),
+                capacity: 60,
+                duration_minutes: 360,
+                category: None,
+                trainers: Vec::new(),
+            },
+            start_date: monday + Duration::days(26),
+            start_time: at(10, 30),
+            weekly: None,
+        },
+    )
+    .await?;
+    if let Some(next_week) = beginners.get(1) {
+        db::cancel_occurrence(
+            &mut *conn,
+            &admin,
+            *next_week,
+            "The boathouse is closed for maintenance.",
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ pub mod auth_routes;
 pub mod config;
 pub mod csrf;
 pub mod demo;
+pub mod feeds;
 pub mod oidc;
 pub mod telemetry;
 
@@ -203,6 +204,7 @@ pub async fn build(
         .with_state(state.clone())
         .nest("/pkg", pkg_files(&leptos_options))
         .merge(auth_routes::routes(auth_state))
+        .merge(feeds::routes(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             origin,
             csrf::reject_cross_site,
@@ -250,6 +252,22 @@ pub fn spawn_session_cleanup(pool: PgPool) -> tokio::task::JoinHandle<()> {
             .await
         {
             tracing::error!(error = %e, "session clean-up stopped");
+        }
+    })
+}
+
+/// Extends the weekly series' sessions up to the horizon now and every hour until the returned
+/// task is aborted. Safe with several replicas: each event is extended under its row lock and
+/// a session is never made twice. (The job worker of a later issue takes this over.)
+pub fn spawn_horizon_job(pool: PgPool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            match app::events::db::extend_horizons(&pool).await {
+                Ok(made) => tracing::info!(sessions = made, "series horizon extended"),
+                Err(e) => tracing::error!(error = %e, "extending the series horizon failed"),
+            }
         }
     })
 }

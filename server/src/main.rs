@@ -30,6 +30,7 @@ async fn run(config: Config) -> Result<(), server::StartError> {
     let options = server::leptos_options(&config);
     let router = server::build(&config, pool.clone(), options).await?;
     let cleanup = server::spawn_session_cleanup(pool.clone());
+    let horizon = server::spawn_horizon_job(pool.clone());
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| {
@@ -51,6 +52,7 @@ async fn run(config: Config) -> Result<(), server::StartError> {
     .await
     .map_err(|e| server::StartError(format!("server error: {e}")))?;
     cleanup.abort();
+    horizon.abort();
     pool.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -80,6 +80,12 @@ fn summarize(details: &serde_json::Value) -> String {
     let Some(map) = details.as_object() else {
         return String::new();
     };
+    if let Some(title) = map.get("title") {
+        parts.push(format!("“{}”", text(title)));
+    }
+    if let Some(starts) = map.get("starts").filter(|s| s.is_string()) {
+        parts.push(text(starts));
+    }
     if let (Some(from), Some(to)) = (map.get("from"), map.get("to")) {
         parts.push(format!("{} → {}", text(from), text(to)));
     }

@@ -38,10 +38,18 @@ pub enum AuditAction {
     InvitationResent,
     InvitationRevoked,
     InvitationAccepted,
+    EventCreated,
+    EventChanged,
+    EventSeriesEnded,
+    EventDeleted,
+    OccurrenceChanged,
+    OccurrenceCancelled,
+    CategoryCreated,
+    CategoryDeleted,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 23] = [
         Self::SocietyCreated,
         Self::SocietySettingsChanged,
         Self::MembershipRequested,
@@ -57,6 +65,14 @@ impl AuditAction {
         Self::InvitationResent,
         Self::InvitationRevoked,
         Self::InvitationAccepted,
+        Self::EventCreated,
+        Self::EventChanged,
+        Self::EventSeriesEnded,
+        Self::EventDeleted,
+        Self::OccurrenceChanged,
+        Self::OccurrenceCancelled,
+        Self::CategoryCreated,
+        Self::CategoryDeleted,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -81,6 +97,14 @@ impl AuditAction {
             Self::InvitationResent => "invitation.resent",
             Self::InvitationRevoked => "invitation.revoked",
             Self::InvitationAccepted => "invitation.accepted",
+            Self::EventCreated => "event.created",
+            Self::EventChanged => "event.changed",
+            Self::EventSeriesEnded => "event.series_ended",
+            Self::EventDeleted => "event.deleted",
+            Self::OccurrenceChanged => "occurrence.changed",
+            Self::OccurrenceCancelled => "occurrence.cancelled",
+            Self::CategoryCreated => "category.created",
+            Self::CategoryDeleted => "category.deleted",
         }
     }
 
@@ -117,6 +141,14 @@ impl AuditAction {
             Self::InvitationResent => "sent an invitation again",
             Self::InvitationRevoked => "revoked an invitation",
             Self::InvitationAccepted => "accepted an invitation",
+            Self::EventCreated => "set up an event",
+            Self::EventChanged => "changed an event's sessions",
+            Self::EventSeriesEnded => "ended a series early",
+            Self::EventDeleted => "deleted an event",
+            Self::OccurrenceChanged => "changed a session",
+            Self::OccurrenceCancelled => "cancelled a session",
+            Self::CategoryCreated => "added a category",
+            Self::CategoryDeleted => "removed a category",
         }
     }
 }

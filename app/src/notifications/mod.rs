@@ -16,6 +16,8 @@ pub enum NotificationKind {
     MembershipSuspended,
     MembershipReinstated,
     MembershipRemoved,
+    /// To the people of a session (its trainers; later who booked): it is cancelled.
+    OccurrenceCancelled,
 }
 
 impl NotificationKind {
@@ -28,6 +30,7 @@ impl NotificationKind {
             Self::MembershipSuspended => "membership.suspended",
             Self::MembershipReinstated => "membership.reinstated",
             Self::MembershipRemoved => "membership.removed",
+            Self::OccurrenceCancelled => "occurrence.cancelled",
         }
     }
 }

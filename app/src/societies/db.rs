@@ -40,7 +40,7 @@ pub async fn list(pool: &PgPool) -> AppResult<Vec<Society>> {
     let rows = sqlx::query_as!(
         Society,
         r#"select id as "id: SocietyId", slug, name, description, time_zone,
-                  join_policy as "join_policy: JoinPolicy" from societies order by name, slug"#
+                  join_policy as "join_policy: JoinPolicy", calendar_public from societies order by name, slug"#
     )
     .fetch_all(pool)
     .await?;
@@ -52,7 +52,7 @@ pub async fn find_by_slug(pool: &PgPool, slug: &str) -> AppResult<Option<Society
     let row = sqlx::query_as!(
         Society,
         r#"select id as "id: SocietyId", slug, name, description, time_zone,
-                  join_policy as "join_policy: JoinPolicy" from societies where slug = $1"#,
+                  join_policy as "join_policy: JoinPolicy", calendar_public from societies where slug = $1"#,
         slug
     )
     .fetch_optional(pool)
@@ -74,7 +74,7 @@ pub async fn create(
         Society,
         r#"insert into societies (slug, name, time_zone, created_by) values ($1, $2, $3, $4)
            returning id as "id: SocietyId", slug, name, description, time_zone,
-                     join_policy as "join_policy: JoinPolicy""#,
+                     join_policy as "join_policy: JoinPolicy", calendar_public"#,
         new.slug,
         new.name,
         new.time_zone,
@@ -129,7 +129,7 @@ pub async fn update_settings(
     let old = sqlx::query_as!(
         Society,
         r#"select id as "id: SocietyId", slug, name, description, time_zone,
-                  join_policy as "join_policy: JoinPolicy"
+                  join_policy as "join_policy: JoinPolicy", calendar_public
              from societies where id = $1"#,
         society as SocietyId,
     )
@@ -137,15 +137,17 @@ pub async fn update_settings(
     .await?;
     let updated = sqlx::query_as!(
         Society,
-        r#"update societies set name = $2, description = $3, time_zone = $4, join_policy = $5
+        r#"update societies set name = $2, description = $3, time_zone = $4, join_policy = $5,
+                                calendar_public = $6
             where id = $1
         returning id as "id: SocietyId", slug, name, description, time_zone,
-                  join_policy as "join_policy: JoinPolicy""#,
+                  join_policy as "join_policy: JoinPolicy", calendar_public"#,
         society as SocietyId,
         new.name,
         new.description,
         new.time_zone,
         new.join_policy as JoinPolicy,
+        new.calendar_public,
     )
     .fetch_one(&mut *conn)
     .await
@@ -171,6 +173,11 @@ pub async fn update_settings(
         "join_policy",
         serde_json::json!(old.join_policy),
         serde_json::json!(updated.join_policy),
+    );
+    note(
+        "calendar_public",
+        old.calendar_public.into(),
+        updated.calendar_public.into(),
     );
     if !changes.is_empty() {
         crate::audit::record(

@@ -24,6 +24,8 @@ pub struct Society {
     pub description: String,
     pub time_zone: String,
     pub join_policy: JoinPolicy,
+    /// Visitors see the society's calendar (members always do).
+    pub calendar_public: bool,
 }
 
 /// How people become members of a society.
@@ -58,6 +60,7 @@ pub struct SocietySettings {
     pub description: String,
     pub time_zone: String,
     pub join_policy: JoinPolicy,
+    pub calendar_public: bool,
 }
 
 /// What the navigation of a society's pages shows to the caller.
@@ -149,6 +152,7 @@ impl SocietySettings {
             description,
             time_zone: checked_time_zone(&self.time_zone)?,
             join_policy: self.join_policy,
+            calendar_public: self.calendar_public,
         })
     }
 }
@@ -251,6 +255,7 @@ pub async fn update_society_settings(
     description: String,
     time_zone: String,
     join_policy: JoinPolicy,
+    #[server(default)] calendar_public: Option<String>,
 ) -> Result<Society, AppError> {
     let (me, state, society) = crate::access::caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
@@ -263,6 +268,7 @@ pub async fn update_society_settings(
             description,
             time_zone,
             join_policy,
+            calendar_public: calendar_public.is_some(),
         },
     )
     .await?;

@@ -98,6 +98,7 @@ fn SocietyTabs(nav: SocietyNav) -> impl IntoView {
     view! {
         <nav class="tabs" aria-label=label>
             <A href=base.clone() exact=true>{nav.name}</A>
+            <A href=format!("{base}/calendar")>"Calendar"</A>
             {trainer.then(|| view! { <A href=format!("{base}/members")>"Members"</A> })}
             {admin.then(|| view! {
                 <A href=format!("{base}/requests")>
@@ -147,12 +148,13 @@ pub fn SocietyPage(children: ChildrenFn) -> impl IntoView {
 /// `/s/:slug/settings`: admins change the society's name, description, time zone and how
 /// people join.
 #[component]
-pub fn SettingsPage() -> impl IntoView {
+pub fn SettingsPage(children: ChildrenFn) -> impl IntoView {
     let ctx = use_society();
     let user = use_user();
     let society = Resource::new(move || ctx.slug.get(), get_society);
     let nav = Resource::new(move || ctx.slug.get(), get_society_nav);
     let zones = Resource::new(|| (), |_| time_zone_names());
+    let children = StoredValue::new(children);
     view! {
         <Title text="Settings"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -174,6 +176,7 @@ pub fn SettingsPage() -> impl IntoView {
                 };
                 let zones = zones.await.unwrap_or_default();
                 let open = s.join_policy == JoinPolicy::Open;
+                let children = children.get_value();
                 view! {
                     <section class="card narrow">
                         <h1>"Settings"</h1>
@@ -204,10 +207,15 @@ pub fn SettingsPage() -> impl IntoView {
                                         " Open: anyone signed in joins at once"
                                     </label>
                                 </fieldset>
+                                <label class="check">
+                                    <input type="checkbox" name="calendar_public" value="on" checked=s.calendar_public/>
+                                    " Show the calendar to visitors (members always see it)"
+                                </label>
                                 <button type="submit" class="button primary">"Save settings"</button>
                             </form>
                         </LiveForm>
                     </section>
+                    {children()}
                 }
                 .into_any()
             })}

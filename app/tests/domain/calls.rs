@@ -5,7 +5,11 @@
 use app::access::{self, MembershipRole, MembershipStatus};
 use app::audit::AuditLog;
 use app::error::{AppError, AppResult};
-use app::ids::{InvitationId, SocietyId, UserId};
+use app::events::db::{self as events, CreatedEvent};
+use app::events::{
+    EditScope, NewEvent, OccurrenceChange, OccurrenceDetail, OccurrenceSummary, SeriesChange,
+};
+use app::ids::{EventId, InvitationId, OccurrenceId, SocietyId, UserId};
 use app::invitations::db::CreatedInvitation;
 use app::invitations::Invitation;
 use app::members::{BulkOutcome, Decision, DirectoryPage, DirectoryQuery};
@@ -197,4 +201,102 @@ pub async fn revoke_invitation(
 ) -> AppResult<()> {
     let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
     app::invitations::db::revoke(conn, &admin, invitation).await
+}
+
+pub async fn create_event(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    new: NewEvent,
+) -> AppResult<CreatedEvent> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    events::create(conn, &admin, new).await
+}
+
+pub async fn change_occurrence(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    id: OccurrenceId,
+    change: OccurrenceChange,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    events::change_occurrence(conn, &admin, id, change).await
+}
+
+pub async fn change_series(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    id: OccurrenceId,
+    scope: EditScope,
+    change: SeriesChange,
+) -> AppResult<EventId> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    events::change_series(conn, &admin, id, scope, change).await
+}
+
+pub async fn cancel_occurrence(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    id: OccurrenceId,
+    reason: &str,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    events::cancel_occurrence(conn, &admin, id, reason).await
+}
+
+pub async fn end_series(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    event: EventId,
+    last: chrono::NaiveDate,
+) -> AppResult<u64> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    events::end_series(conn, &admin, event, last).await
+}
+
+pub async fn delete_event(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    event: EventId,
+) -> AppResult<()> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    events::delete_event(conn, &admin, event).await
+}
+
+pub async fn create_category(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    actor: UserId,
+    name: &str,
+) -> AppResult<app::events::Category> {
+    let admin = access::lock_as_admin(&mut *conn, society, actor).await?;
+    events::create_category(conn, &admin, name).await
+}
+
+/// The calendar as `user` (or a visitor) may read it, for local dates `from` up to `to`.
+pub async fn sessions(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: Option<UserId>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    filter: events::SessionFilter,
+) -> AppResult<Vec<OccurrenceSummary>> {
+    let reader = events::calendar_reader(&mut *conn, society, user).await?;
+    events::sessions(conn, &reader, from, to, filter).await
+}
+
+pub async fn occurrence(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: Option<UserId>,
+    id: OccurrenceId,
+) -> AppResult<OccurrenceDetail> {
+    let reader = events::calendar_reader(&mut *conn, society, user).await?;
+    events::occurrence(conn, &reader, id).await
 }

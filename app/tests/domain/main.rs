@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 mod access;
 mod calls;
+mod events;
 mod invitations;
 mod management;
 mod members;

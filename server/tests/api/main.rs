@@ -4,6 +4,8 @@
 mod auth_email;
 mod auth_oidc;
 mod basics;
+mod events;
+mod feeds;
 mod management;
 mod members;
 mod societies;

@@ -522,6 +522,7 @@ async fn accepting_while_an_admin_suspends_the_same_person_does_not_fail(pool: P
             description: String::new(),
             time_zone: "Europe/Berlin".into(),
             join_policy: app::societies::JoinPolicy::Approval,
+            calendar_public: false,
         },
     )
     .await

@@ -151,6 +151,7 @@ fn settings(
         description: description.into(),
         time_zone: time_zone.into(),
         join_policy,
+        calendar_public: false,
     }
 }
 

@@ -337,6 +337,7 @@ async fn admin_actions(
         description: "Ours now".into(),
         time_zone: "UTC".into(),
         join_policy: JoinPolicy::Open,
+        calendar_public: true,
     };
     vec![
         (

@@ -1,0 +1,310 @@
+//! Reading the calendar: who may, a society's sessions in a window, one session, the trainers
+//! a session may name, and what a person teaches.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use sqlx::PgConnection;
+
+use crate::access::{approved_role, MembershipRole};
+use crate::error::{AppError, AppResult};
+use crate::events::series::{local, local_instant};
+use crate::events::{
+    EventDetails, OccurrenceDetail, OccurrenceStatus, OccurrenceSummary, TaughtSession, Trainer,
+};
+use crate::ids::{CategoryId, EventId, OccurrenceId, SocietyId, UserId};
+
+/// Proof that the caller may read `society`'s calendar: an approved member in any role, or
+/// anyone when the society shows its calendar publicly. Only `calendar_reader` makes one.
+#[derive(Debug, Clone)]
+pub struct CalendarReader {
+    society: SocietyId,
+    zone: Tz,
+    role: Option<MembershipRole>,
+    public: bool,
+}
+
+impl CalendarReader {
+    pub fn society(&self) -> SocietyId {
+        self.society
+    }
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+    /// The caller's role, when they are an approved member.
+    pub fn role(&self) -> Option<MembershipRole> {
+        self.role
+    }
+    /// Whether the society shows its calendar (and feed) to everyone.
+    pub fn public(&self) -> bool {
+        self.public
+    }
+}
+
+/// Who may read `society`'s calendar: its approved members, and everyone when it is public.
+/// `Unauthenticated` for visitors and `Forbidden` for other people otherwise.
+pub async fn calendar_reader(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: Option<UserId>,
+) -> AppResult<CalendarReader> {
+    let settings = sqlx::query!(
+        "select time_zone, calendar_public from societies where id = $1",
+        society as SocietyId
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let role = match user {
+        Some(user) => approved_role(conn, society, user).await?,
+        None => None,
+    };
+    if role.is_none() && !settings.calendar_public {
+        return Err(if user.is_some() {
+            AppError::Forbidden
+        } else {
+            AppError::Unauthenticated
+        });
+    }
+    Ok(CalendarReader {
+        society,
+        zone: settings.time_zone.parse().unwrap_or(chrono_tz::UTC),
+        role,
+        public: settings.calendar_public,
+    })
+}
+
+/// Which sessions a calendar shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub category: Option<CategoryId>,
+    pub trainer: Option<UserId>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    zone: Tz,
+    id: OccurrenceId,
+    event_id: EventId,
+    title: String,
+    category: Option<String>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    location: String,
+    capacity: i32,
+    status: OccurrenceStatus,
+    trainers: Vec<String>,
+) -> OccurrenceSummary {
+    OccurrenceSummary {
+        id,
+        event_id,
+        title,
+        category,
+        starts_local: local(zone, starts_at),
+        ends_local: local(zone, ends_at),
+        starts_at,
+        ends_at,
+        location,
+        capacity,
+        status,
+        trainers,
+    }
+}
+
+/// The society's sessions that overlap the local dates `from` up to (not including) `to`, in
+/// order of their start.
+pub async fn sessions(
+    conn: &mut PgConnection,
+    reader: &CalendarReader,
+    from: NaiveDate,
+    to: NaiveDate,
+    filter: SessionFilter,
+) -> AppResult<Vec<OccurrenceSummary>> {
+    let zone = reader.zone;
+    let start = local_instant(zone, from.and_time(NaiveTime::MIN));
+    let end = local_instant(zone, to.and_time(NaiveTime::MIN));
+    let rows = sqlx::query!(
+        r#"select o.id as "id: OccurrenceId", o.event_id as "event_id: EventId", e.title,
+                  c.name as "category?", o.starts_at as "starts_at: DateTime<Utc>",
+                  o.ends_at as "ends_at: DateTime<Utc>", o.location, o.capacity,
+                  o.status as "status: OccurrenceStatus",
+                  array(select u.name from occurrence_trainers ot join users u on u.id = ot.trainer_id
+                         where ot.occurrence_id = o.id order by u.name) as "trainers!"
+             from occurrences o
+             join events e on e.id = o.event_id
+             left join event_categories c on c.id = e.category_id
+            where o.society_id = $1 and o.starts_at < $3 and o.ends_at > $2
+              and ($4::uuid is null or e.category_id = $4)
+              and ($5::uuid is null or exists (
+                    select 1 from occurrence_trainers ot where ot.occurrence_id = o.id and ot.trainer_id = $5))
+            order by o.starts_at, e.title, o.id"#,
+        reader.society as SocietyId,
+        start as DateTime<Utc>,
+        end as DateTime<Utc>,
+        filter.category.map(|c| c.0),
+        filter.trainer.map(|t| t.0),
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            summary(
+                zone,
+                r.id,
+                r.event_id,
+                r.title,
+                r.category,
+                r.starts_at,
+                r.ends_at,
+                r.location,
+                r.capacity,
+                r.status,
+                r.trainers,
+            )
+        })
+        .collect())
+}
+
+/// Everything about one session of the society; `NotFound` for ids of other societies too.
+pub async fn occurrence(
+    conn: &mut PgConnection,
+    reader: &CalendarReader,
+    id: OccurrenceId,
+) -> AppResult<OccurrenceDetail> {
+    let zone = reader.zone;
+    let r = sqlx::query!(
+        r#"select o.id as "id: OccurrenceId", o.event_id as "event_id: EventId", e.title,
+                  c.name as "category?", o.starts_at as "starts_at: DateTime<Utc>",
+                  o.ends_at as "ends_at: DateTime<Utc>", o.location, o.capacity,
+                  o.status as "status: OccurrenceStatus", o.series_date as "series_date: NaiveDate",
+                  o.cancel_reason, s.slug, e.time_zone, e.description,
+                  e.location as event_location, e.capacity as event_capacity, e.duration_minutes,
+                  e.category_id as "category_id: CategoryId", e.start_time as "start_time: NaiveTime",
+                  e.weekdays, e.interval_weeks, e.until_date as "until_date: NaiveDate", e.count,
+                  array(select u.name from occurrence_trainers ot join users u on u.id = ot.trainer_id
+                         where ot.occurrence_id = o.id order by u.name) as "trainers!",
+                  array(select ot.trainer_id from occurrence_trainers ot join users u on u.id = ot.trainer_id
+                         where ot.occurrence_id = o.id order by u.name) as "trainer_ids!: Vec<uuid::Uuid>",
+                  array(select et.trainer_id from event_trainers et where et.event_id = e.id)
+                      as "event_trainer_ids!: Vec<uuid::Uuid>"
+             from occurrences o
+             join events e on e.id = o.event_id
+             join societies s on s.id = o.society_id
+             left join event_categories c on c.id = e.category_id
+            where o.id = $1 and o.society_id = $2"#,
+        id as OccurrenceId,
+        reader.society as SocietyId,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let weekly = super::weekly_from(
+        r.weekdays.as_deref(),
+        r.interval_weeks,
+        r.until_date,
+        r.count,
+    );
+    Ok(OccurrenceDetail {
+        summary: summary(
+            zone,
+            r.id,
+            r.event_id,
+            r.title.clone(),
+            r.category,
+            r.starts_at,
+            r.ends_at,
+            r.location,
+            r.capacity,
+            r.status,
+            r.trainers,
+        ),
+        society_slug: r.slug,
+        time_zone: r.time_zone,
+        description: r.description.clone(),
+        series_date: r.series_date,
+        cancel_reason: r.cancel_reason,
+        trainer_ids: r.trainer_ids.into_iter().map(UserId).collect(),
+        event: EventDetails {
+            title: r.title,
+            description: r.description,
+            location: r.event_location,
+            capacity: r.event_capacity,
+            duration_minutes: r.duration_minutes,
+            category: r.category_id,
+            trainers: r.event_trainer_ids.into_iter().map(UserId).collect(),
+        },
+        event_start_time: r.start_time,
+        weekly,
+        viewer_role: reader.role,
+    })
+}
+
+/// The people of the society who may teach (approved trainers and admins), by name.
+pub async fn list_trainers(conn: &mut PgConnection, society: SocietyId) -> AppResult<Vec<Trainer>> {
+    let rows = sqlx::query_as!(
+        Trainer,
+        r#"select u.id as "id: UserId", u.name from memberships m join users u on u.id = m.user_id
+            where m.society_id = $1 and m.status = 'approved' and m.role in ('trainer', 'admin')
+            order by lower(u.name), u.id"#,
+        society as SocietyId,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows)
+}
+
+/// The sessions `user` teaches that end after `from`, in every society, soonest first.
+pub async fn taught_by(
+    conn: &mut PgConnection,
+    user: UserId,
+    from: DateTime<Utc>,
+    limit: i64,
+) -> AppResult<Vec<TaughtSession>> {
+    let rows = sqlx::query!(
+        r#"select o.id as "id: OccurrenceId", o.event_id as "event_id: EventId", e.title,
+                  c.name as "category?", o.starts_at as "starts_at: DateTime<Utc>",
+                  o.ends_at as "ends_at: DateTime<Utc>", o.location, o.capacity,
+                  o.status as "status: OccurrenceStatus", s.slug, s.name as society_name, s.time_zone,
+                  array(select u.name from occurrence_trainers t join users u on u.id = t.trainer_id
+                         where t.occurrence_id = o.id order by u.name) as "trainers!"
+             from occurrence_trainers ot
+             join occurrences o on o.id = ot.occurrence_id
+             join events e on e.id = o.event_id
+             join societies s on s.id = o.society_id
+             join memberships m on m.society_id = o.society_id and m.user_id = ot.trainer_id
+                               and m.status = 'approved'
+             left join event_categories c on c.id = e.category_id
+            where ot.trainer_id = $1 and o.ends_at > $2
+            order by o.starts_at, o.id
+            limit $3"#,
+        user as UserId,
+        from as DateTime<Utc>,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let zone: Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            TaughtSession {
+                society_slug: r.slug,
+                society_name: r.society_name,
+                time_zone: r.time_zone,
+                session: summary(
+                    zone,
+                    r.id,
+                    r.event_id,
+                    r.title,
+                    r.category,
+                    r.starts_at,
+                    r.ends_at,
+                    r.location,
+                    r.capacity,
+                    r.status,
+                    r.trainers,
+                ),
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,483 @@
+//! Event pages: setting up an event, one session's page (with what an admin may change), and
+//! a trainer's "My sessions".
+
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::{
+    get_event_form_options, get_occurrence, my_sessions, when_text, CancelSession, Category,
+    ChangeSession, CreateEvent, DeleteEvent, EndEventSeries, EventFormOptions, OccurrenceDetail,
+    OccurrenceStatus, TaughtSession, Trainer, DURATION_RANGE, MAX_CAPACITY, MAX_DESCRIPTION_LEN,
+    MAX_LOCATION_LEN, MAX_REASON_LEN, MAX_SERIES_SESSIONS, MAX_TITLE_LEN, WEEKDAYS,
+};
+use crate::access::{use_user, MembershipRole};
+use crate::error::AppError;
+use crate::ids::{CategoryId, UserId};
+use crate::societies::use_society;
+use crate::ui::{ErrorPage, LiveForm};
+
+/// Checkboxes for the society's trainers (`trainers[]`), `chosen` ticked.
+#[component]
+fn TrainerChoices(
+    trainers: Vec<Trainer>,
+    chosen: Vec<UserId>,
+    prefix: &'static str,
+) -> impl IntoView {
+    view! {
+        <fieldset class="choices">
+            <legend>"Trainers"</legend>
+            {trainers.is_empty().then(|| view! {
+                <p class="hint">"No trainers yet: make members trainers on the Members page."</p>
+            })}
+            {trainers.into_iter().map(|t| {
+                let id = format!("{prefix}-trainer-{}", t.id.0);
+                let checked = chosen.contains(&t.id);
+                view! {
+                    <label for=id.clone()>
+                        <input type="checkbox" id=id.clone() name="trainers[]" value=t.id.0.to_string() checked=checked/>
+                        " " {t.name}
+                    </label>
+                }
+            }).collect_view()}
+        </fieldset>
+    }
+}
+
+#[component]
+fn CategorySelect(
+    categories: Vec<Category>,
+    chosen: Option<CategoryId>,
+    id: &'static str,
+) -> impl IntoView {
+    view! {
+        <label for=id>"Category"</label>
+        <select id=id name="category">
+            <option value="">"None"</option>
+            {categories.into_iter().map(|c| {
+                let selected = chosen == Some(c.id);
+                view! { <option value=c.id.0.to_string() selected=selected>{c.name}</option> }
+            }).collect_view()}
+        </select>
+    }
+}
+
+/// Duration, place and spots: what each session has.
+#[component]
+fn SessionFields(
+    duration: i32,
+    location: String,
+    capacity: i32,
+    prefix: &'static str,
+) -> impl IntoView {
+    let (min, max) = DURATION_RANGE;
+    view! {
+        <label for=format!("{prefix}-duration")>"Duration (minutes)"</label>
+        <input id=format!("{prefix}-duration") name="duration_minutes" type="number" required
+            min=min.to_string() max=max.to_string() value=duration.to_string()/>
+        <label for=format!("{prefix}-location")>"Location"</label>
+        <input id=format!("{prefix}-location") name="location" maxlength=MAX_LOCATION_LEN.to_string() value=location/>
+        <label for=format!("{prefix}-capacity")>"Spots"</label>
+        <input id=format!("{prefix}-capacity") name="capacity" type="number" required min="1"
+            max=MAX_CAPACITY.to_string() value=capacity.to_string()/>
+    }
+}
+
+/// An admin-only page's frame: loads the form options, or shows why not.
+fn admin_only(
+    options: Result<EventFormOptions, AppError>,
+    signed_in: bool,
+) -> Result<EventFormOptions, AppError> {
+    match options {
+        Err(AppError::Forbidden) if !signed_in => Err(AppError::Unauthenticated),
+        other => other,
+    }
+}
+
+/// `/s/:slug/events/new`: admins set up one session or a weekly series.
+#[component]
+pub fn NewEventPage() -> impl IntoView {
+    let ctx = use_society();
+    let user = use_user();
+    let options = Resource::new(move || ctx.slug.get(), get_event_form_options);
+    view! {
+        <Title text="New event"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let signed_in = matches!(user.await, Ok(Some(_)));
+                match admin_only(options.await, signed_in) {
+                    Ok(options) => view! { <NewEventForm slug=ctx.slug.get_untracked() options/> }.into_any(),
+                    Err(e) => view! { <ErrorPage error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NewEventForm(slug: String, options: EventFormOptions) -> impl IntoView {
+    view! {
+        <section class="card narrow">
+            <h1>"New event"</h1>
+            <LiveForm>
+                <form method="post" action=CreateEvent::url() class="stack event-form">
+                    <input type="hidden" name="slug" value=slug/>
+                    <label for="title">"Title"</label>
+                    <input id="title" name="title" required maxlength=MAX_TITLE_LEN.to_string()
+                        placeholder="Beginners' swim"/>
+                    <label for="description">"Description"</label>
+                    <textarea id="description" name="description" rows="3"
+                        maxlength=MAX_DESCRIPTION_LEN.to_string()></textarea>
+                    <CategorySelect categories=options.categories chosen=None id="category"/>
+                    <SessionFields duration=60 location=String::new() capacity=12 prefix="new"/>
+                    <TrainerChoices trainers=options.trainers chosen=Vec::new() prefix="new"/>
+
+                    <label for="start_date">"First date"</label>
+                    <input id="start_date" name="start_date" type="date" required/>
+                    <label for="start_time">"Start time"</label>
+                    <input id="start_time" name="start_time" type="time" required value="18:00"/>
+                    <p class="hint">"Local time in " {options.time_zone} "."</p>
+
+                    <fieldset class="choices repeat">
+                        <legend>"Repeats"</legend>
+                        <label><input type="radio" name="repeat" value="once" checked=true/>" Once"</label>
+                        <label><input type="radio" name="repeat" value="weekly" id="repeat-weekly"/>" Weekly"</label>
+                    </fieldset>
+                    <div class="weekly-fields stack">
+                        <fieldset class="choices weekdays">
+                            <legend>"On"</legend>
+                            {WEEKDAYS.into_iter().map(|d| {
+                                let code = super::weekday_code(d);
+                                let id = format!("weekday-{code}");
+                                view! {
+                                    <label for=id.clone()>
+                                        <input type="checkbox" id=id.clone() name="weekdays[]" value=code/>
+                                        " " {super::weekday_label(d)}
+                                    </label>
+                                }
+                            }).collect_view()}
+                        </fieldset>
+                        <label for="interval">"Every … weeks"</label>
+                        <input id="interval" name="interval" type="number" min="1" max="52" value="1"/>
+                        <fieldset class="choices">
+                            <legend>"Ends"</legend>
+                            <label><input type="radio" name="ends" value="until" checked=true/>" On a date"</label>
+                            <label><input type="radio" name="ends" value="count"/>" After a number of sessions"</label>
+                        </fieldset>
+                        <label for="until">"Last date"</label>
+                        <input id="until" name="until" type="date"/>
+                        <label for="count">"Number of sessions"</label>
+                        <input id="count" name="count" type="number" min="1" max=MAX_SERIES_SESSIONS.to_string()/>
+                    </div>
+                    <button type="submit" class="button primary">"Create event"</button>
+                </form>
+            </LiveForm>
+        </section>
+    }
+}
+
+/// `/s/:slug/sessions/:id`: one session, with the changes an admin may make.
+#[component]
+pub fn OccurrencePage() -> impl IntoView {
+    let ctx = use_society();
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id").unwrap_or_default()));
+    let detail = Resource::new(
+        move || (ctx.slug.get(), id.get()),
+        |(slug, id)| get_occurrence(slug, id),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => {
+                        let admin = detail.viewer_role == Some(MembershipRole::Admin);
+                        let options = if admin {
+                            get_event_form_options(ctx.slug.get_untracked()).await.ok()
+                        } else {
+                            None
+                        };
+                        view! { <Occurrence detail options/> }.into_any()
+                    }
+                    Err(e) => view! { <ErrorPage error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Occurrence(detail: OccurrenceDetail, options: Option<EventFormOptions>) -> impl IntoView {
+    let s = detail.summary.clone();
+    let cancelled = s.status == OccurrenceStatus::Cancelled;
+    let calendar = format!(
+        "/s/{}/calendar?view=week&date={}",
+        detail.society_slug,
+        s.starts_local.date()
+    );
+    view! {
+        <Title text=s.title.clone()/>
+        <article class="card session-page" class:cancelled=cancelled data-status=s.status.as_str()>
+            <p><a href=calendar>"← Calendar"</a></p>
+            <h1>{s.title.clone()}</h1>
+            {cancelled.then(|| view! {
+                <p class="form-error" role="status" data-testid="cancelled-notice">
+                    "Cancelled: " {detail.cancel_reason.clone()}
+                </p>
+            })}
+            <dl class="facts">
+                <dt>"When"</dt>
+                <dd class="session-when">{when_text(s.starts_local, s.ends_local)}</dd>
+                <dt>"Time zone"</dt><dd>{detail.time_zone.clone()}</dd>
+                {(!s.location.is_empty()).then(|| view! { <dt>"Where"</dt><dd>{s.location.clone()}</dd> })}
+                <dt>"Spots"</dt><dd>{s.capacity}</dd>
+                <dt>"Trainers"</dt>
+                <dd data-testid="session-trainers">{if s.trainers.is_empty() { "None yet".to_string() } else { s.trainers.join(", ") }}</dd>
+                {s.category.clone().map(|c| view! { <dt>"Category"</dt><dd>{c}</dd> })}
+                {detail.weekly.as_ref().map(|w| view! { <dt>"Series"</dt><dd>{w.describe()}</dd> })}
+            </dl>
+            {(!detail.description.is_empty()).then(|| view! { <p class="description">{detail.description.clone()}</p> })}
+        </article>
+        {options.map(|options| view! { <AdminActions detail options/> })}
+    }
+}
+
+/// What an admin may do with a session: change it, its series, cancel it, end the series,
+/// delete the event.
+#[component]
+fn AdminActions(detail: OccurrenceDetail, options: EventFormOptions) -> impl IntoView {
+    let scheduled = detail.summary.status == OccurrenceStatus::Scheduled;
+    let series = detail.weekly.is_some();
+    view! {
+        <section class="card admin-actions">
+            <h2>"Manage"</h2>
+            {scheduled.then(|| view! { <ChangeOneForm detail=detail.clone() trainers=options.trainers.clone()/> })}
+            <ChangeSeriesForm detail=detail.clone() options=options.clone()/>
+            {scheduled.then(|| view! { <CancelForm detail=detail.clone()/> })}
+            {series.then(|| view! { <EndSeriesForm detail=detail.clone()/> })}
+            <DeleteEventForm detail/>
+        </section>
+    }
+}
+
+/// The hidden fields naming the society and the session a form is about.
+#[component]
+fn SessionKey(detail: OccurrenceDetail) -> impl IntoView {
+    view! {
+        <input type="hidden" name="slug" value=detail.society_slug/>
+        <input type="hidden" name="id" value=detail.summary.id.0.to_string()/>
+    }
+}
+
+#[component]
+fn ChangeOneForm(detail: OccurrenceDetail, trainers: Vec<Trainer>) -> impl IntoView {
+    let s = detail.summary.clone();
+    let length = (s.ends_at - s.starts_at).num_minutes() as i32;
+    view! {
+        <details>
+            <summary>"Change this session"</summary>
+            <LiveForm>
+                <form method="post" action=ChangeSession::url() class="stack">
+                    <SessionKey detail=detail.clone()/>
+                    <input type="hidden" name="scope" value="one"/>
+                    <label for="one-date">"Date"</label>
+                    <input id="one-date" name="start_date" type="date" required value=s.starts_local.date().to_string()/>
+                    <label for="one-time">"Start time"</label>
+                    <input id="one-time" name="start_time" type="time" required
+                        value=s.starts_local.format("%H:%M").to_string()/>
+                    <SessionFields duration=length location=s.location capacity=s.capacity prefix="one"/>
+                    <TrainerChoices trainers chosen=detail.trainer_ids prefix="one"/>
+                    <button type="submit" class="button primary">"Save this session"</button>
+                </form>
+            </LiveForm>
+        </details>
+    }
+}
+
+#[component]
+fn ChangeSeriesForm(detail: OccurrenceDetail, options: EventFormOptions) -> impl IntoView {
+    let series = detail.weekly.is_some();
+    let e = detail.event.clone();
+    view! {
+        <details>
+            <summary>{if series { "Change the series" } else { "Change the event" }}</summary>
+            <LiveForm>
+                <form method="post" action=ChangeSession::url() class="stack">
+                    <SessionKey detail=detail.clone()/>
+                    {if series {
+                        view! {
+                            <fieldset class="choices">
+                                <legend>"Which sessions"</legend>
+                                <label><input type="radio" name="scope" value="following" checked=true/>" This and the following ones"</label>
+                                <label><input type="radio" name="scope" value="all"/>" All future ones"</label>
+                            </fieldset>
+                        }.into_any()
+                    } else {
+                        view! { <input type="hidden" name="scope" value="all"/> }.into_any()
+                    }}
+                    <label for="series-title">"Title"</label>
+                    <input id="series-title" name="title" required maxlength=MAX_TITLE_LEN.to_string() value=e.title/>
+                    <label for="series-description">"Description"</label>
+                    <textarea id="series-description" name="description" rows="3"
+                        maxlength=MAX_DESCRIPTION_LEN.to_string()>{e.description}</textarea>
+                    <CategorySelect categories=options.categories chosen=e.category id="series-category"/>
+                    <label for="series-time">"Start time"</label>
+                    <input id="series-time" name="start_time" type="time" required
+                        value=detail.event_start_time.format("%H:%M").to_string()/>
+                    <SessionFields duration=e.duration_minutes location=e.location capacity=e.capacity prefix="series"/>
+                    <TrainerChoices trainers=options.trainers chosen=e.trainers prefix="series"/>
+                    <p class="hint">"Only what you change here reaches the sessions: a session changed on its own keeps the rest."</p>
+                    <button type="submit" class="button primary">"Save"</button>
+                </form>
+            </LiveForm>
+        </details>
+    }
+}
+
+#[component]
+fn CancelForm(detail: OccurrenceDetail) -> impl IntoView {
+    view! {
+        <details>
+            <summary>"Cancel this session"</summary>
+            <LiveForm>
+                <form method="post" action=CancelSession::url() class="stack">
+                    <SessionKey detail/>
+                    <label for="cancel-reason">"Reason (the people coming will read it)"</label>
+                    <textarea id="cancel-reason" name="reason" rows="2" required
+                        maxlength=MAX_REASON_LEN.to_string()></textarea>
+                    <button type="submit" class="button danger">"Cancel session"</button>
+                </form>
+            </LiveForm>
+        </details>
+    }
+}
+
+#[component]
+fn EndSeriesForm(detail: OccurrenceDetail) -> impl IntoView {
+    view! {
+        <details>
+            <summary>"End the series early"</summary>
+            <LiveForm>
+                <form method="post" action=EndEventSeries::url() class="stack">
+                    <input type="hidden" name="slug" value=detail.society_slug/>
+                    <input type="hidden" name="event" value=detail.summary.event_id.0.to_string()/>
+                    <label for="end-until">"Last date"</label>
+                    <input id="end-until" name="until" type="date" required
+                        value=detail.summary.starts_local.date().to_string()/>
+                    <p class="hint">"Sessions after this date are removed."</p>
+                    <button type="submit" class="button danger">"End series"</button>
+                </form>
+            </LiveForm>
+        </details>
+    }
+}
+
+#[component]
+fn DeleteEventForm(detail: OccurrenceDetail) -> impl IntoView {
+    view! {
+        <details>
+            <summary>"Delete the event"</summary>
+            <LiveForm>
+                <form method="post" action=DeleteEvent::url() class="stack">
+                    <input type="hidden" name="slug" value=detail.society_slug/>
+                    <input type="hidden" name="event" value=detail.summary.event_id.0.to_string()/>
+                    <p class="hint">"Deletes every session of this event, past and future. To keep a session visible, cancel it instead."</p>
+                    <button type="submit" class="button danger">"Delete event"</button>
+                </form>
+            </LiveForm>
+        </details>
+    }
+}
+
+/// `/my-sessions`: what the signed-in person teaches, in every society, soonest first.
+#[component]
+pub fn MySessionsPage() -> impl IntoView {
+    let sessions = Resource::new(|| (), |_| my_sessions());
+    view! {
+        <Title text="My sessions"/>
+        <section class="card">
+            <h1>"My sessions"</h1>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="empty">"You teach no upcoming sessions."</p>
+                        }.into_any(),
+                        Ok(list) => view! { <Taught list/> }.into_any(),
+                        Err(e) => view! { <ErrorPage error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn Taught(list: Vec<TaughtSession>) -> impl IntoView {
+    view! {
+        <ul class="taught" aria-label="Sessions I teach">
+            {list.into_iter().map(|t| {
+                let s = t.session;
+                let cancelled = s.status == OccurrenceStatus::Cancelled;
+                view! {
+                    <li>
+                        <a class="session" class:cancelled=cancelled data-testid="session" data-status=s.status.as_str()
+                            href=format!("/s/{}/sessions/{}", t.society_slug, s.id.0)>
+                            <span class="session-time">{when_text(s.starts_local, s.ends_local)}</span>
+                            <span class="session-title">{s.title}</span>
+                            {cancelled.then(|| view! { <span class="badge alert">"Cancelled"</span> })}
+                            <span class="session-society">{t.society_name}</span>
+                            {(!s.location.is_empty()).then(|| view! { <span class="session-location">{s.location}</span> })}
+                        </a>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+}
+
+/// The society's event categories, on its settings page (admins).
+#[component]
+pub fn CategoriesPanel() -> impl IntoView {
+    let ctx = use_society();
+    let categories = Resource::new(move || ctx.slug.get(), super::list_categories);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let slug = ctx.slug.get_untracked();
+                categories.await.ok().map(|list| view! {
+                    <section class="card narrow" aria-labelledby="categories-title">
+                        <h2 id="categories-title">"Event categories"</h2>
+                        {list.is_empty().then(|| view! { <p class="empty">"No categories yet."</p> })}
+                        <ul class="category-list">
+                            {list.into_iter().map(|c| {
+                                let slug = slug.clone();
+                                view! {
+                                <li>
+                                    <span>{c.name.clone()}</span>
+                                    <LiveForm>
+                                        <form method="post" action=super::DeleteCategory::url()>
+                                            <input type="hidden" name="slug" value=slug.clone()/>
+                                            <input type="hidden" name="id" value=c.id.0.to_string()/>
+                                            <button type="submit" class="link" aria-label=format!("Remove {}", c.name)>"Remove"</button>
+                                        </form>
+                                    </LiveForm>
+                                </li>
+                            }}).collect_view()}
+                        </ul>
+                        <LiveForm>
+                            <form method="post" action=super::CreateCategory::url() class="inline-form">
+                                <input type="hidden" name="slug" value=slug.clone()/>
+                                <label for="category-name">"New category"</label>
+                                <input id="category-name" name="name" required maxlength=super::MAX_CATEGORY_LEN.to_string()
+                                    placeholder="Beginners"/>
+                                <button type="submit" class="button">"Add"</button>
+                            </form>
+                        </LiveForm>
+                    </section>
+                })
+            })}
+        </Suspense>
+    }
+}
