@@ -63,7 +63,7 @@ test('an admin sets up a weekly series with a trainer, cancels one session, and 
   await admin.locator(`#weekday-${day1}`).check();
   await admin.locator(`#weekday-${day2}`).check();
   await admin.getByLabel('After a number of sessions').check();
-  await admin.getByLabel('Number of sessions').fill('6');
+  await admin.getByLabel('Number of sessions', { exact: true }).fill('6');
   await admin.getByRole('button', { name: 'Create event' }).click();
   await expect(admin.getByTestId('event-created')).toHaveText('Event set up with 6 sessions.');
   await expect(admin.getByRole('heading', { level: 1 })).toHaveText('Squad training');

@@ -165,10 +165,14 @@ fn NewEventForm(slug: String, options: EventFormOptions) -> impl IntoView {
                             <label><input type="radio" name="ends" value="until" checked=true/>" On a date"</label>
                             <label><input type="radio" name="ends" value="count"/>" After a number of sessions"</label>
                         </fieldset>
-                        <label for="until">"Last date"</label>
-                        <input id="until" name="until" type="date"/>
-                        <label for="count">"Number of sessions"</label>
-                        <input id="count" name="count" type="number" min="1" max=MAX_SERIES_SESSIONS.to_string()/>
+                        <div class="stack until-field">
+                            <label for="until">"Last date"</label>
+                            <input id="until" name="until" type="date"/>
+                        </div>
+                        <div class="stack count-field">
+                            <label for="count">"Number of sessions"</label>
+                            <input id="count" name="count" type="number" min="1" max=MAX_SERIES_SESSIONS.to_string()/>
+                        </div>
                     </div>
                     <button type="submit" class="button primary">"Create event"</button>
                 </form>
