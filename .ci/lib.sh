@@ -15,6 +15,8 @@ WASM_BINDGEN_VERSION=0.2.130
 AIOSMTPD_VERSION=1.4.6
 # The independent iCal parser the feed tests read Roster's feeds with.
 ICALENDAR_VERSION=7.3.2
+# Property-based tests of the REST API against its OpenAPI document.
+SCHEMATHESIS_VERSION=4.32.5
 
 # Each line says how long the script has run, so a slow step shows itself.
 ROSTER_T0="${ROSTER_T0:-$(date +%s)}"; export ROSTER_T0
@@ -87,6 +89,10 @@ setup_test_tools() {
   if ! python3 -c "import icalendar, sys; sys.exit(icalendar.__version__ != '$ICALENDAR_VERSION')" 2>/dev/null; then
     log "installing icalendar $ICALENDAR_VERSION"
     python3 -m pip install -q "icalendar==$ICALENDAR_VERSION" >&2 || python3 -m pip install -q --break-system-packages "icalendar==$ICALENDAR_VERSION" >&2
+  fi
+  if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION"
+    python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION" >&2 || python3 -m pip install -q --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION" >&2
   fi
 }
 

@@ -53,6 +53,11 @@ const loopback = (uri, pathPred) => {
 };
 
 const SCOPE = 'openid profile email';
+// More clients of the realm, for the REST API's token checks: a phone app Roster accepts
+// (`roster-mobile`), another application it must refuse (`other-app`), and one whose access
+// tokens live two seconds (`roster-expiring`). They share one secret.
+const EXTRA_CLIENTS = ['roster-mobile', 'other-app', 'roster-expiring'];
+const EXTRA_CLIENT_SECRET = 'extra-client-secret';
 const CLAIMS = {
   openid: ['sub'],
   email: ['email', 'email_verified'],
@@ -72,15 +77,15 @@ async function findAccount(ctx, sub) {
   };
 }
 const provider = new Provider(ISSUER, {
-  clients: [{
-    client_id: CLIENT_ID,
-    client_secret: opt['client-secret'],
+  clients: [CLIENT_ID, ...EXTRA_CLIENTS].map((clientId) => ({
+    client_id: clientId,
+    client_secret: clientId === CLIENT_ID ? opt['client-secret'] : EXTRA_CLIENT_SECRET,
     token_endpoint_auth_method: 'client_secret_basic', // client_secret_post is accepted too
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     redirect_uris: [`http://127.0.0.1:${PORT + 1}/auth/callback`], // placeholder; see redirectUriAllowed below
     post_logout_redirect_uris: [`http://127.0.0.1:${PORT + 1}/`],
-  }],
+  })),
   jwks: { keys: [jwk] },
   // Plain-http cookies (no `secure`), scoped to the realm path: the app on another port of
   // 127.0.0.1 shares the browser cookie jar (cookies ignore ports) and must not see/clobber them.
@@ -104,7 +109,11 @@ const provider = new Provider(ISSUER, {
   },
   interactions: { url: (ctx, interaction) => `${BASE}/login-actions/${interaction.uid}` },
   findAccount,
-  ttl: { AuthorizationCode: 60, AccessToken: 300, IdToken: 300, RefreshToken: 1800, Interaction: 1800, Session: 36000, Grant: 36000 },
+  ttl: {
+    AuthorizationCode: 60,
+    // Two seconds for the `roster-expiring` client (the REST API's expiry test), else five minutes.
+    AccessToken: (ctx, token, client) => (client?.clientId === 'roster-expiring' ? 2 : 300),
+    IdToken: 300, RefreshToken: 1800, Interaction: 1800, Session: 36000, Grant: 36000 },
   issueRefreshToken: (ctx, client) => client.grantTypeAllowed('refresh_token'), // Keycloak always issues one
   // No consent screen (Keycloak default): grant everything requested, every time.
   async loadExistingGrant(ctx) {
@@ -137,8 +146,10 @@ const provider = new Provider(ISSUER, {
       enabled: true,
       defaultResource: () => ISSUER,
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
-        scope: SCOPE, audience: CLIENT_ID, accessTokenFormat: 'jwt', accessTokenTTL: 300, jwt: { sign: { alg: 'RS256' } },
+      // Each client's tokens name that client as audience (and as `azp`, like Keycloak).
+      getResourceServerInfo: (ctx, resource, client) => ({
+        scope: SCOPE, audience: client.clientId, accessTokenFormat: 'jwt',
+        accessTokenTTL: client?.clientId === 'roster-expiring' ? 2 : 300, jwt: { sign: { alg: 'RS256' } },
       }),
     },
     rpInitiatedLogout: {

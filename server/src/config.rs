@@ -19,6 +19,9 @@ pub struct OidcConfig {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: SecretString,
+    /// Other clients of the realm whose access tokens the REST API accepts
+    /// (`ROSTER_OIDC_API_CLIENTS`, comma-separated), e.g. a phone app's public client.
+    pub api_clients: Vec<String>,
 }
 
 /// How mail leaves Roster.
@@ -198,6 +201,14 @@ impl Config {
                         "the client secret from Keycloak",
                     )?
                     .into(),
+                    api_clients: vars
+                        .get("ROSTER_OIDC_API_CLIENTS")
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect(),
                 })
             }
         };

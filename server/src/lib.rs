@@ -1,5 +1,6 @@
 //! The Roster server: configuration, the router with its layers, and start-up.
 
+pub mod api;
 pub mod auth_routes;
 pub mod config;
 pub mod csrf;
@@ -187,6 +188,16 @@ pub async fn build(
 
     let routes = generate_route_list(app::App);
     let origin = csrf::AllowedOrigin(config.public_url.origin().ascii_serialization());
+    let api_state = api::ApiState {
+        app: state.clone(),
+        oidc: oidc.clone(),
+        api_clients: config
+            .oidc
+            .as_ref()
+            .map(|o| o.api_clients.clone())
+            .unwrap_or_default()
+            .into(),
+    };
     let auth_state = auth_routes::AuthState {
         app: state.clone(),
         oidc,
@@ -205,6 +216,7 @@ pub async fn build(
         .nest("/pkg", pkg_files(&leptos_options))
         .merge(auth_routes::routes(auth_state))
         .merge(feeds::routes(state.clone()))
+        .merge(api::routes(api_state))
         .layer(axum::middleware::from_fn_with_state(
             origin,
             csrf::reject_cross_site,

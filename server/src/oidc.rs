@@ -30,6 +30,8 @@ use crate::config::OidcConfig;
 pub const PLATFORM_ADMIN_ROLE: &str = "roster-admin";
 /// Provider metadata and keys are fetched again after this long (Keycloak rotates keys).
 const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// Keys are fetched again for an unknown signature at most this often.
+const KEY_REFRESH_MIN_AGE: Duration = Duration::from_secs(60);
 /// A sign-in started but not finished within this long must start again.
 pub const FLOW_TTL_SECS: i64 = 15 * 60;
 
@@ -238,31 +240,101 @@ impl Oidc {
                 }
             },
         };
-        let email = id_claims
+        let identity = self.identity(&id_claims, &roles);
+        Ok((identity, raw_id_token))
+    }
+
+    /// The person the verified claims name, with the realm roles `roles`.
+    fn identity(
+        &self,
+        claims: &IdTokenClaims<KeycloakClaims, CoreGenderClaim>,
+        roles: &[String],
+    ) -> Identity {
+        let email = claims
             .email()
             .map(|e| e.as_str().to_string())
             .unwrap_or_default();
         // Only a verified address may match an invitation (a provider may let people type any).
-        let email_verified = id_claims.email_verified().unwrap_or(false);
-        let name = id_claims
+        let email_verified = claims.email_verified().unwrap_or(false);
+        let name = claims
             .name()
             .and_then(|n| n.get(None))
             .map(|n| n.as_str().to_string())
-            .or_else(|| {
-                id_claims
-                    .preferred_username()
-                    .map(|u| u.as_str().to_string())
-            })
+            .or_else(|| claims.preferred_username().map(|u| u.as_str().to_string()))
             .unwrap_or_else(|| email.clone());
-        let identity = Identity {
+        Identity {
             issuer: self.config.issuer.clone(),
-            subject: id_claims.subject().as_str().to_string(),
+            subject: claims.subject().as_str().to_string(),
             email,
             email_verified,
             name,
             is_platform_admin: roles.iter().any(|r| r == PLATFORM_ADMIN_ROLE),
+        }
+    }
+
+    /// A Bearer access token from an API client: a JWT signed with the realm's keys (fetched
+    /// once more when the key is unknown, as after a rotation), issued by the realm, unexpired,
+    /// and for Roster's client or one of `api_clients` (`azp`, or one of `aud`). Returns the
+    /// person, with the realm roles the token carries.
+    pub async fn verify_bearer(
+        &self,
+        raw: &str,
+        api_clients: &[String],
+    ) -> Result<Identity, OidcError> {
+        let meta = self.metadata(false).await?;
+        let claims = match self.verify_access_token(&self.client(&meta), raw) {
+            Ok(claims) => claims,
+            // Perhaps signed with a key the realm added since: look once more, at most once a
+            // minute (bad tokens must not make Roster hammer the provider).
+            Err(e) if self.keys_age().await < KEY_REFRESH_MIN_AGE => return Err(e),
+            Err(_) => {
+                let fresh = self.metadata(true).await?;
+                self.verify_access_token(&self.client(&fresh), raw)?
+            }
         };
-        Ok((identity, raw_id_token))
+        let ours = |id: &str| id == self.config.client_id || api_clients.iter().any(|c| c == id);
+        let for_us = claims
+            .authorized_party()
+            .is_some_and(|azp| ours(azp.as_str()))
+            || claims.audiences().iter().any(|aud| ours(aud.as_str()));
+        if !for_us {
+            return Err(OidcError::InvalidToken(
+                "the access token is for another client".into(),
+            ));
+        }
+        let roles = claims
+            .additional_claims()
+            .realm_access
+            .clone()
+            .map(|access| access.roles)
+            .unwrap_or_default();
+        Ok(self.identity(&claims, &roles))
+    }
+
+    /// How long ago the realm's keys were fetched.
+    async fn keys_age(&self) -> Duration {
+        self.metadata
+            .read()
+            .await
+            .as_ref()
+            .map_or(Duration::MAX, |(at, _)| at.elapsed())
+    }
+
+    fn verify_access_token(
+        &self,
+        client: &Client,
+        raw: &str,
+    ) -> Result<IdTokenClaims<KeycloakClaims, CoreGenderClaim>, OidcError> {
+        let token =
+            KeycloakToken::from_str(raw).map_err(|e| OidcError::InvalidToken(e.to_string()))?;
+        let verifier = client
+            .id_token_verifier()
+            .allow_all_jose_types()
+            // Keycloak's access tokens name resource servers in `aud`; checked above instead.
+            .require_audience_match(false);
+        token
+            .into_claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .map_err(|e| OidcError::InvalidToken(e.to_string()))
     }
 
     fn verify_id_token(

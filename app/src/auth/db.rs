@@ -68,6 +68,33 @@ pub async fn upsert_identity(
     Ok(user)
 }
 
+/// API clients (Bearer tokens): the user for an identity, created on first use and brought up
+/// to date when the provider says something new; unlike a sign-in, an unchanged identity
+/// writes nothing (API calls come often).
+pub async fn sync_identity(conn: &mut PgConnection, identity: &Identity) -> AppResult<CurrentUser> {
+    let found = sqlx::query_as!(
+        CurrentUser,
+        r#"select id as "id: UserId", name, email, email_verified, is_platform_admin
+             from users where issuer = $1 and subject = $2"#,
+        identity.issuer,
+        identity.subject,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let email_verified = identity.email_verified && !identity.email.trim().is_empty();
+    match found {
+        Some(user)
+            if user.name == identity.name.trim()
+                && user.email == identity.email.trim().to_lowercase()
+                && user.email_verified == email_verified
+                && user.is_platform_admin == identity.is_platform_admin =>
+        {
+            Ok(user)
+        }
+        _ => upsert_identity(conn, identity).await,
+    }
+}
+
 /// Email-link sign-in: the user for a verified address (created with the address's local part
 /// as name on first sign-in; a name set later is kept).
 pub async fn upsert_email_user(

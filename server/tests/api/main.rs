@@ -8,6 +8,7 @@ mod events;
 mod feeds;
 mod management;
 mod members;
+mod rest;
 mod societies;
 
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ use url::Url;
 
 pub const CLIENT_ID: &str = "roster";
 pub const CLIENT_SECRET: &str = "roster-test-secret";
+/// Another client of the realm (a phone app) whose access tokens the REST API accepts.
+pub const API_CLIENT_ID: &str = "roster-mobile";
 
 fn env(name: &str) -> String {
     std::env::var(name)
@@ -54,6 +57,7 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
             issuer: env("ROSTER_TEST_OIDC_ISSUER"),
             client_id: CLIENT_ID.into(),
             client_secret: String::from(CLIENT_SECRET).into(),
+            api_clients: vec![API_CLIENT_ID.into()],
         }),
         email_login: true,
         mail: MailConfig::Smtp(env("ROSTER_TEST_SMTP_URL").into()),

@@ -30,7 +30,8 @@ pub use feeds::{
 };
 pub use horizon::extend_horizons;
 pub use read::{
-    calendar_reader, list_trainers, occurrence, sessions, taught_by, CalendarReader, SessionFilter,
+    calendar_reader, list_trainers, occurrence, sessions, society_of, taught_by, CalendarReader,
+    SessionFilter,
 };
 
 /// The event constraints a caller's input can violate, with what they are told.

@@ -308,3 +308,14 @@ pub async fn taught_by(
         })
         .collect())
 }
+
+/// The society a session belongs to; `NotFound` for ids nobody has.
+pub async fn society_of(conn: &mut PgConnection, id: OccurrenceId) -> AppResult<SocietyId> {
+    sqlx::query_scalar!(
+        r#"select society_id as "society_id: SocietyId" from occurrences where id = $1"#,
+        id as OccurrenceId,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(AppError::NotFound)
+}

@@ -1,0 +1,62 @@
+//! Who is calling the API: the person a Bearer access token from the realm names, or the
+//! signed-in browser's session (whose unsafe requests the CSRF layer has checked already).
+
+use app::access::CurrentUser;
+use app::error::AppError;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use super::problem::Problem;
+use super::ApiState;
+
+/// The caller, authenticated.
+pub struct Caller(pub CurrentUser);
+
+fn unauthenticated(detail: &str) -> Problem {
+    let mut problem = Problem::from(AppError::Unauthenticated);
+    problem.detail = detail.to_string();
+    problem
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
+        if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|h| h.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim())
+                .ok_or_else(|| {
+                    unauthenticated("Send an access token: Authorization: Bearer <token>.")
+                })?;
+            let oidc = state.oidc.as_ref().ok_or_else(|| {
+                unauthenticated(
+                    "This Roster accepts no access tokens (no identity provider is configured).",
+                )
+            })?;
+            let identity = oidc
+                .verify_bearer(token, &state.api_clients)
+                .await
+                .map_err(|e| {
+                    tracing::info!(error = %e, "access token refused");
+                    unauthenticated("The access token is not valid: it has expired, is not signed by the realm, or is for another client.")
+                })?;
+            let mut conn = state.app.pool.acquire().await?;
+            let user = app::auth::db::sync_identity(&mut conn, &identity).await?;
+            return Ok(Caller(user));
+        }
+        if let Some(session) = parts.extensions.get::<Session>() {
+            if let Some(user) = app::access::session::user_of(session, &state.app).await? {
+                return Ok(Caller(user));
+            }
+        }
+        Err(unauthenticated(
+            "Please sign in, or send an access token: Authorization: Bearer <token>.",
+        ))
+    }
+}
