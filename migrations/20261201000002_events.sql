@@ -78,6 +78,10 @@ create index events_society_idx on events (society_id);
 -- the horizon job looks for series whose rows end before the horizon
 create index events_open_horizon_idx on events (generated_until) where generated_until < last_date;
 
+-- who may teach in a society (the event forms and the calendar's trainer filter)
+create index memberships_staff_idx on memberships (society_id)
+    where status = 'approved' and role in ('trainer', 'admin');
+
 create table event_trainers (
     event_id   uuid not null references events (id) on delete cascade,
     society_id uuid not null,
@@ -111,7 +115,8 @@ create table occurrences (
     constraint occurrences_event_fkey foreign key (society_id, event_id)
         references events (society_id, id) on delete cascade,
     constraint occurrences_series_date_key unique (event_id, series_date),
-    constraint occurrences_time_order check (ends_at > starts_at),
+    -- a session ends after it starts, within a day (the calendar's index range relies on it)
+    constraint occurrences_time_order check (ends_at > starts_at and ends_at <= starts_at + interval '1 day'),
     constraint occurrences_capacity_range check (capacity between 1 and 1000),
     constraint occurrences_location_length check (char_length(location) <= 200),
     constraint occurrences_cancel_reason_length check (char_length(cancel_reason) <= 1000),

@@ -130,9 +130,12 @@ pub async fn sessions(
                   array(select u.name from occurrence_trainers ot join users u on u.id = ot.trainer_id
                          where ot.occurrence_id = o.id order by u.name) as "trainers!"
              from occurrences o
-             join events e on e.id = o.event_id
+             -- naming the society here too lets the plan read only its events
+             join events e on e.id = o.event_id and e.society_id = $1
              left join event_categories c on c.id = e.category_id
             where o.society_id = $1 and o.starts_at < $3 and o.ends_at > $2
+              -- no session lasts longer than a day: the index range stays one window wide
+              and o.starts_at > $2 - interval '1 day'
               and ($4::uuid is null or e.category_id = $4)
               and ($5::uuid is null or exists (
                     select 1 from occurrence_trainers ot where ot.occurrence_id = o.id and ot.trainer_id = $5))
