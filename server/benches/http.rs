@@ -8,7 +8,7 @@
 //! the session table was written meanwhile (from PostgreSQL's statistics).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::PgPool;
 use support::Scratch;
@@ -40,7 +40,7 @@ async fn main() {
         .unwrap();
     });
 
-    let cookie = sign_in(&pool, addr).await;
+    let cookie = support::sign_in(&pool, addr, "member@demo.roster.test").await;
     println!("Roster HTTP benchmark: {REQUESTS} requests per endpoint, {CONCURRENCY} concurrent clients, {SOCIETIES} extra societies");
     println!(
         "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -73,14 +73,17 @@ async fn main() {
     ] {
         let cookie = with_cookie.then(|| cookie.clone());
         let writes_before = session_writes(&pool).await;
-        let (elapsed, mut latencies) = load(addr, method, path, cookie).await;
+        let request = support::Request {
+            post: method == "POST",
+            path: path.trim_end_matches("#br").to_string(),
+            cookie,
+            // A path ending in `#br` asks for a brotli-compressed answer.
+            brotli: path.ends_with("#br"),
+        };
+        let (elapsed, mut latencies, _) = support::load(addr, request, REQUESTS, CONCURRENCY).await;
         let writes = session_writes(&pool).await - writes_before;
         latencies.sort();
-        let pct = |p: f64| {
-            latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
-                .as_secs_f64()
-                * 1e3
-        };
+        let pct = |p: f64| support::percentile_ms(&latencies, p);
         println!(
             "{:<34} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9}",
             name,
@@ -120,80 +123,4 @@ async fn seed(pool: &PgPool) {
     .execute(pool)
     .await
     .unwrap();
-}
-
-/// Signs the demo member in with an email token, as a browser would; returns the cookie.
-async fn sign_in(pool: &PgPool, addr: SocketAddr) -> String {
-    let mut conn = pool.acquire().await.unwrap();
-    let token = app::auth::db::create_email_token(&mut conn, "member@demo.roster.test", "bench")
-        .await
-        .unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = client
-        .post(format!("http://{addr}/auth/email"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap();
-    cookie.split(';').next().unwrap().to_string()
-}
-
-async fn load(
-    addr: SocketAddr,
-    method: &'static str,
-    path: &'static str,
-    cookie: Option<String>,
-) -> (Duration, Vec<Duration>) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
-        .build()
-        .unwrap();
-    // A path ending in `#br` asks for a brotli-compressed answer (the fragment is not sent).
-    let brotli = path.ends_with("#br");
-    let url = format!("http://{addr}{}", path.trim_end_matches("#br"));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for worker in 0..CONCURRENCY {
-        let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            for _ in (worker..REQUESTS).step_by(CONCURRENCY) {
-                let mut request = if method == "GET" {
-                    client.get(&url)
-                } else {
-                    client.post(&url)
-                };
-                if let Some(cookie) = &cookie {
-                    request = request.header("cookie", cookie);
-                }
-                if brotli {
-                    request = request.header("accept-encoding", "br");
-                }
-                let t = Instant::now();
-                let response = request.send().await.unwrap();
-                assert!(
-                    response.status().is_success(),
-                    "{url}: {}",
-                    response.status()
-                );
-                response.bytes().await.unwrap();
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
-    }
-    let mut all = Vec::with_capacity(REQUESTS);
-    for worker in workers {
-        all.extend(worker.await.unwrap());
-    }
-    (started.elapsed(), all)
 }

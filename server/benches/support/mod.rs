@@ -2,6 +2,7 @@
 //! configuration with email sign-in and mail kept in a folder.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use server::config::{Config, MailConfig};
 use sqlx::{Connection, PgConnection};
@@ -53,4 +54,109 @@ impl Scratch {
             .await
             .unwrap();
     }
+}
+
+/// Signs `email` in with an emailed-link token, as a browser would; returns the cookie.
+#[allow(dead_code)]
+pub async fn sign_in(pool: &sqlx::PgPool, addr: SocketAddr, email: &str) -> String {
+    let mut conn = pool.acquire().await.unwrap();
+    let token = app::auth::db::create_email_token(&mut conn, email, "bench")
+        .await
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("http://{addr}/auth/email"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// One request as a benchmark sends it.
+#[derive(Clone)]
+#[allow(dead_code)]
+pub struct Request {
+    pub post: bool,
+    pub path: String,
+    pub cookie: Option<String>,
+    /// Ask for a brotli-compressed answer.
+    pub brotli: bool,
+}
+
+/// Sends `requests` copies of `request` from `concurrency` clients; returns the time taken,
+/// every latency, and the body of one answer (sent first, outside the timing).
+#[allow(dead_code)]
+pub async fn load(
+    addr: SocketAddr,
+    request: Request,
+    requests: usize,
+    concurrency: usize,
+) -> (Duration, Vec<Duration>, String) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let url = format!("http://{addr}{}", request.path);
+    let send = |client: &reqwest::Client| {
+        let mut builder = if request.post {
+            client.post(&url)
+        } else {
+            client.get(&url)
+        };
+        if let Some(cookie) = &request.cookie {
+            builder = builder.header("cookie", cookie);
+        }
+        if request.brotli {
+            builder = builder.header("accept-encoding", "br");
+        }
+        builder
+    };
+    let sample = send(&client).send().await.unwrap();
+    assert!(sample.status().is_success(), "{url}: {}", sample.status());
+    let body = sample.text().await.unwrap_or_default();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let builders: Vec<_> = (worker..requests)
+            .step_by(concurrency)
+            .map(|_| send(&client))
+            .collect();
+        let url = url.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(builders.len());
+            for builder in builders {
+                let t = Instant::now();
+                let response = builder.send().await.unwrap();
+                assert!(
+                    response.status().is_success(),
+                    "{url}: {}",
+                    response.status()
+                );
+                response.bytes().await.unwrap();
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    (started.elapsed(), all, body)
+}
+
+/// The `p`-th percentile of sorted `latencies`, in milliseconds.
+#[allow(dead_code)]
+pub fn percentile_ms(latencies: &[Duration], p: f64) -> f64 {
+    latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3
 }
