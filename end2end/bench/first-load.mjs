@@ -41,9 +41,19 @@ async function signIn() {
     return response.status;
   }, slug);
   if (created !== 200) throw new Error(`creating the society answered ${created}`);
+  const session = await page.evaluate(async (slug) => {
+    const start = new Date(Date.now() + 864e5).toISOString().slice(0, 10);
+    const body = new URLSearchParams({
+      slug, title: 'Squad training', capacity: '12', duration_minutes: '90', start_date: start,
+      start_time: '18:00', repeat: 'weekly', 'weekdays[]': 'TU', ends: 'count', count: '10',
+    });
+    const response = await fetch('/api/create_event', { method: 'POST', body, headers: { accept: 'application/json' } });
+    if (response.status !== 200) throw new Error(`creating an event answered ${response.status}`);
+    return (await response.json()).occurrence_ids[0];
+  }, slug);
   const state = await context.storageState();
   await context.close();
-  return { state, slug };
+  return { state, slug, session };
 }
 
 /** Loads `path` in a fresh context and returns the compressed JS and WASM bytes it fetched. */
@@ -73,7 +83,7 @@ async function measure(path, storageState) {
   return { js: sum('js'), wasm: sum('wasm'), files: assets.length, assets };
 }
 
-const { state, slug } = await signIn();
+const { state, slug, session } = await signIn();
 const pages = [
   ['home', '/', state],
   ['sign-in (visitor)', '/sign-in', undefined],
@@ -81,6 +91,11 @@ const pages = [
   ['directory', `/s/${slug}/members`, state],
   ['requests', `/s/${slug}/requests`, state],
   ['settings', `/s/${slug}/settings`, state],
+  ['calendar (week)', `/s/${slug}/calendar`, state],
+  ['calendar (month)', `/s/${slug}/calendar?view=month`, state],
+  ['session page', `/s/${slug}/sessions/${session}`, state],
+  ['new event', `/s/${slug}/events/new`, state],
+  ['my sessions', '/my-sessions', state],
   ['/me', '/me', state],
 ];
 

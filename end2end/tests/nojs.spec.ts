@@ -98,3 +98,42 @@ test('creating a society, joining, deciding, inviting and settings work without 
   await admin.goto(`/s/${slug}`);
   await expect(admin.getByText('We row without scripts.')).toBeVisible();
 });
+
+test('setting up a session, a clash and a cancellation work without JavaScript', async ({ browser }) => {
+  const admin = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  await signIn(admin, 'admin', 'admin-pass', '/societies/new');
+  await notHydrated(admin);
+  const name = unique('Plain Rowers');
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  await admin.getByLabel('Name').fill(name);
+  await admin.getByLabel('Web address').fill(slug);
+  await admin.getByLabel('Time zone').fill('Europe/Berlin');
+  await admin.getByRole('button', { name: 'Create society' }).click();
+  await expect(admin).toHaveURL(new RegExp(`/s/${slug}$`));
+
+  const day = new Date(Date.now() + 2 * 864e5).toISOString().slice(0, 10);
+  const create = async (title: string, time: string) => {
+    await admin.goto(`/s/${slug}/events/new`);
+    await admin.getByLabel('Title').fill(title);
+    await admin.getByLabel('Ada Admin').check();
+    await admin.getByLabel('First date').fill(day);
+    await admin.getByLabel('Start time').fill(time);
+    await admin.getByRole('button', { name: 'Create event' }).click();
+  };
+  await create('Early squad', '07:00');
+  await expect(admin.getByTestId('event-created')).toHaveText('Event set up with 1 session.');
+  await expect(admin.getByRole('heading', { level: 1 })).toHaveText('Early squad');
+  const sessionUrl = admin.url();
+
+  // The same trainer half an hour later: the server answers with the form page and says why.
+  await create('Clashing squad', '07:30');
+  await expect(admin.getByRole('alert')).toContainText('already teaches “Early squad”');
+
+  await admin.goto(sessionUrl);
+  await admin.getByText('Cancel this session').click();
+  await admin.getByLabel('Reason (the people coming will read it)').fill('No boats today.');
+  await admin.getByRole('button', { name: 'Cancel session' }).click();
+  await expect(admin.getByTestId('cancelled-notice')).toContainText('No boats today.');
+  await admin.goto(`/s/${slug}/calendar?view=agenda&date=${day}`);
+  await expect(admin.getByTestId('session')).toHaveAttribute('data-status', 'cancelled');
+});

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::{person, put_membership, spawn_app, TestApp};
+use crate::{new_society, person, put_membership, spawn_app, TestApp};
 
 /// Everything an event call could change, as text.
 async fn snapshot(pool: &PgPool) -> String {
@@ -26,20 +26,6 @@ async fn snapshot(pool: &PgPool) -> String {
 
 fn future_date(days: i64) -> String {
     (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
-}
-
-async fn create_society(app: &TestApp, slug: &str) {
-    let created = app
-        .call(
-            "create_society",
-            &[
-                ("name", "Harbour Rowing Club"),
-                ("slug", slug),
-                ("time_zone", "Europe/Berlin"),
-            ],
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::OK);
 }
 
 /// Sets up a weekly series of four Tuesday-and-Thursday sessions in harbour, taught by
@@ -87,8 +73,8 @@ async fn weekly_series(admin: &TestApp, trainer: &str) -> (String, Vec<String>) 
 async fn every_event_action_and_read_holds_the_authorization_matrix(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     app.sign_in_oidc("admin", "admin-pass").await;
-    create_society(&app, "harbour").await;
-    create_society(&app, "river").await;
+    new_society(&app, "harbour").await;
+    new_society(&app, "river").await;
     let (admin_a, _, admin_a_id) = person(&app, "admin-a").await;
     let (admin_b, _, admin_b_id) = person(&app, "admin-b").await;
     let (trainer, _, trainer_id) = person(&app, "trainer").await;
@@ -325,7 +311,7 @@ async fn every_event_action_and_read_holds_the_authorization_matrix(pool: PgPool
 async fn bad_event_input_is_a_422_naming_the_field_and_a_clash_names_the_session(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     app.sign_in_oidc("admin", "admin-pass").await;
-    create_society(&app, "harbour").await;
+    new_society(&app, "harbour").await;
     let (_trainer, _, trainer_id) = person(&app, "trainer").await;
     put_membership(&pool, "harbour", &trainer_id, "trainer", "approved").await;
     let start = future_date(5);

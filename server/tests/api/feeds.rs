@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{person, put_membership, spawn_app, TestApp};
+use crate::{new_society, person, put_membership, spawn_app, TestApp};
 
 /// The feed at `path` as the independent parser reads it, with local times in `zone`.
 async fn read_feed(browser: &TestApp, path: &str, zone: &str) -> Value {
@@ -88,20 +88,6 @@ async fn links(browser: &TestApp) -> Value {
     let response = browser.call("calendar_feeds", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
-}
-
-async fn new_society(app: &TestApp, slug: &str) {
-    let response = app
-        .call(
-            "create_society",
-            &[
-                ("name", "Harbour Rowing Club"),
-                ("slug", slug),
-                ("time_zone", "Europe/Berlin"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[sqlx::test(migrations = "../migrations")]

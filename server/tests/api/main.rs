@@ -344,6 +344,21 @@ pub async fn person(app: &TestApp, who: &str) -> (TestApp, String, String) {
     (browser, email, id)
 }
 
+/// Creates the society `slug` (Europe/Berlin) as `platform_admin`, a signed-in platform admin.
+pub async fn new_society(platform_admin: &TestApp, slug: &str) {
+    let response = platform_admin
+        .call(
+            "create_society",
+            &[
+                ("name", "Harbour Rowing Club"),
+                ("slug", slug),
+                ("time_zone", "Europe/Berlin"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 pub async fn count(pool: &PgPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("select count(*) from {table}"))
         .fetch_one(pool)
