@@ -323,8 +323,30 @@ pub fn parse_number(field: &str, text: &str, what: &str) -> Result<i32, AppError
 }
 
 pub fn parse_date(field: &str, text: &str) -> Result<NaiveDate, AppError> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| AppError::invalid(field, "Enter a date like 2026-03-31."))
+    let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| AppError::invalid(field, "Enter a date like 2026-03-31."))?;
+    checked_date(field, date)
+}
+
+/// Years a session may be in: anything else is a typing mistake (and far-off dates would
+/// overflow date arithmetic).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
+/// `date`, if its year is in `YEARS`.
+pub fn checked_date(field: &str, date: NaiveDate) -> Result<NaiveDate, AppError> {
+    use chrono::Datelike;
+    if YEARS.contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(AppError::invalid(
+            field,
+            format!(
+                "Choose a date between {} and {}.",
+                YEARS.start(),
+                YEARS.end()
+            ),
+        ))
+    }
 }
 
 pub fn parse_time(field: &str, text: &str) -> Result<NaiveTime, AppError> {
@@ -499,6 +521,10 @@ impl NewEvent {
     /// wrong. (The number of sessions is checked on the server, which expands the rule.)
     pub fn validated(self) -> Result<Self, AppError> {
         let details = self.details.validated()?;
+        checked_date("start_date", self.start_date)?;
+        if let Some(SeriesEnd::Until(until)) = self.weekly.as_ref().map(|w| w.end) {
+            checked_date("until", until)?;
+        }
         if let Some(weekly) = &self.weekly {
             if weekly.weekdays.is_empty() {
                 return Err(AppError::invalid(
@@ -540,6 +566,7 @@ impl NewEvent {
 
 impl OccurrenceChange {
     pub fn validated(self) -> Result<Self, AppError> {
+        checked_date("start_date", self.start_date)?;
         let location = checked_location(&self.location)?;
         checked_capacity(self.capacity)?;
         checked_duration(self.duration_minutes)?;

@@ -59,6 +59,11 @@ fn each_wrong_field_is_named() {
     );
     assert_eq!(field(with(|f| f.start_time = "25:00".into())), "start_time");
     assert_eq!(field(with(|f| f.until = "2026-11-30".into())), "until");
+    assert_eq!(field(with(|f| f.until = "262143-12-31".into())), "until");
+    assert_eq!(
+        field(with(|f| f.start_date = "1066-10-14".into())),
+        "start_date"
+    );
     assert_eq!(field(with(|f| f.interval = "0".into())), "interval");
     assert_eq!(field(with(|f| f.category = "x".into())), "category");
     assert_eq!(field(with(|f| f.repeat = "daily".into())), "repeat");

@@ -125,6 +125,7 @@ pub async fn create_event(
     let start = NaiveDateTime::parse_from_str(&body.starts_at, "%Y-%m-%dT%H:%M").map_err(|_| {
         Problem::invalid("starts_at", "Give the local start like 2027-03-02T18:00.")
     })?;
+    app::events::checked_date("starts_at", start.date())?;
     let new = NewEvent {
         details: EventDetails {
             title: body.title,
@@ -181,9 +182,12 @@ pub struct OccurrenceBody {
 }
 
 fn date_param(name: &str, value: Option<&str>) -> Result<NaiveDate, Problem> {
-    value
+    let date = value
         .and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
-        .ok_or_else(|| Problem::invalid(name, format!("Give `{name}` as a date like 2027-03-02.")))
+        .ok_or_else(|| {
+            Problem::invalid(name, format!("Give `{name}` as a date like 2027-03-02."))
+        })?;
+    Ok(app::events::checked_date(name, date)?)
 }
 
 /// Members (everyone, for a public calendar): the society's sessions between two dates.
