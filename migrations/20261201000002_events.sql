@@ -163,6 +163,21 @@ end $$;
 create trigger occurrences_sync_trainers after update of starts_at, ends_at, status on occurrences
     for each row execute function occurrences_sync_trainers();
 
+-- Someone who stops teaching in a society (made a plain member, suspended, rejected) comes off
+-- its events and the sessions still to come; past sessions keep who taught them.
+create function memberships_drop_teaching() returns trigger language plpgsql as $$
+begin
+    if new.status <> 'approved' or new.role = 'member' then
+        delete from event_trainers where society_id = new.society_id and trainer_id = new.user_id;
+        delete from occurrence_trainers ot using occurrences o
+         where o.id = ot.occurrence_id and ot.society_id = new.society_id
+           and ot.trainer_id = new.user_id and o.starts_at > now();
+    end if;
+    return null;
+end $$;
+create trigger memberships_drop_teaching after update of role, status on memberships
+    for each row execute function memberships_drop_teaching();
+
 -- Secret calendar feed addresses: a person's own feed (`society_id` null: what they teach,
 -- later what they booked) and, for members of a society whose calendar is not public, that
 -- society's feed. The token is kept as it is (not hashed) because the person must be able to

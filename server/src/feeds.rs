@@ -19,6 +19,9 @@ pub fn routes(state: AppState) -> Router {
 }
 
 async fn public_feed(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+    if !app::societies::is_valid_slug(&slug) {
+        return not_found();
+    }
     let feed = async {
         let mut conn = state.pool.acquire().await?;
         app::events::db::public_feed(&mut conn, &slug).await
@@ -27,7 +30,12 @@ async fn public_feed(State(state): State<AppState>, Path(slug): Path<String>) ->
 }
 
 async fn secret_feed(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    let Some(token) = file.strip_suffix(".ics") else {
+    // Tokens are URL-safe base64; anything else is not one (and never reaches the database).
+    let Some(token) = file.strip_suffix(".ics").filter(|t| {
+        (32..=128).contains(&t.len())
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) else {
         return not_found();
     };
     let feed = async {

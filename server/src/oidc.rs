@@ -47,6 +47,9 @@ pub struct RealmAccess {
 pub struct KeycloakClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm_access: Option<RealmAccess>,
+    /// Keycloak's token type: `Bearer` for access tokens, `ID` for ID tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
 }
 impl AdditionalClaims for KeycloakClaims {}
 
@@ -292,6 +295,10 @@ impl Oidc {
                 self.verify_access_token(&self.client(&fresh), raw)?
             }
         };
+        // An ID token (shown to browsers in logout links) is not an access token.
+        if claims.additional_claims().typ.as_deref() != Some("Bearer") {
+            return Err(OidcError::InvalidToken("not an access token".into()));
+        }
         let ours = |id: &str| id == self.config.client_id || api_clients.iter().any(|c| c == id);
         let for_us = claims
             .authorized_party()

@@ -444,6 +444,8 @@ impl EventForm {
 impl EventDetails {
     /// The trimmed details, or the first field that is wrong.
     pub fn validated(self) -> Result<Self, AppError> {
+        printable("title", &self.title, false)?;
+        printable("description", &self.description, true)?;
         let title = self.title.trim().to_string();
         if title.is_empty() || title.chars().count() > MAX_TITLE_LEN {
             return Err(AppError::invalid(
@@ -471,7 +473,21 @@ impl EventDetails {
     }
 }
 
+/// Refuses control characters (a NUL cannot even be stored); `lines` lets line breaks and
+/// tabs through (descriptions and reasons).
+pub(crate) fn printable(field: &str, text: &str, lines: bool) -> Result<(), AppError> {
+    let bad = |c: char| c.is_control() && !(lines && matches!(c, '\n' | '\r' | '\t'));
+    if text.chars().any(bad) {
+        return Err(AppError::invalid(
+            field,
+            "Please remove the invisible control characters from this field.",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn checked_location(location: &str) -> Result<String, AppError> {
+    printable("location", location, false)?;
     let location = location.trim().to_string();
     if location.chars().count() > MAX_LOCATION_LEN {
         return Err(AppError::invalid(
@@ -577,6 +593,7 @@ impl OccurrenceChange {
 
 /// The cancellation reason, trimmed; it must say something.
 pub fn checked_reason(reason: &str) -> Result<String, AppError> {
+    printable("reason", reason, true)?;
     let reason = reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_LEN {
         return Err(AppError::invalid(
@@ -603,6 +620,7 @@ pub fn when_text(start: NaiveDateTime, end: NaiveDateTime) -> String {
 
 /// A category name, trimmed.
 pub fn checked_category_name(name: &str) -> Result<String, AppError> {
+    printable("name", name, false)?;
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_CATEGORY_LEN {
         return Err(AppError::invalid(

@@ -46,6 +46,8 @@ fn each_wrong_field_is_named() {
         form.parse(&days, &[])
     };
     assert_eq!(field(with(|f| f.title = " ".into())), "title");
+    assert_eq!(field(with(|f| f.title = "a\u{0}b".into())), "title");
+    assert_eq!(field(with(|f| f.location = "Lake\u{7}".into())), "location");
     assert_eq!(field(with(|f| f.capacity = "0".into())), "capacity");
     assert_eq!(field(with(|f| f.capacity = "1001".into())), "capacity");
     assert_eq!(field(with(|f| f.capacity = "many".into())), "capacity");
@@ -89,4 +91,11 @@ fn a_session_reads_as_its_wall_clock_times() {
         when_text(start, start + chrono::Duration::minutes(90)),
         "Tue 1 Dec 2026, 18:00–19:30"
     );
+}
+
+#[test]
+fn reasons_and_descriptions_keep_line_breaks_but_no_other_control_characters() {
+    assert!(checked_reason("Storm.\nSee you Thursday.").is_ok());
+    assert!(checked_reason("Storm\u{0}").is_err());
+    assert!(checked_category_name("Squad\u{1b}[31m").is_err());
 }

@@ -935,3 +935,36 @@ async fn ending_a_series_early_and_deleting_an_event(pool: PgPool) {
         2
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_trainer_made_a_member_comes_off_the_sessions_still_to_come(pool: PgPool) {
+    let (society, admin, trainer) = club(&pool, "demoted", "Europe/Berlin").await;
+    let start = today() - Duration::days(7);
+    let mut new = event(
+        "Squad",
+        start,
+        time(18, 0),
+        weekly(&[start.weekday_from_date()], 1, SeriesEnd::Count(6)),
+    );
+    new.details.trainers = vec![trainer];
+    let created = create(&pool, society, admin, new).await.unwrap();
+    assert_eq!(fx::count(&pool, "occurrence_trainers").await, 6);
+    let mut tx = pool.begin().await.unwrap();
+    calls::set_role(&mut tx, society, admin, trainer, MembershipRole::Member)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The past sessions keep who taught them; the coming ones and the event lose them.
+    let left: i64 = sqlx::query_scalar(
+        "select count(*) from occurrence_trainers ot join occurrences o on o.id = ot.occurrence_id
+          where o.starts_at > now()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    assert!(fx::count(&pool, "occurrence_trainers").await >= 1);
+    assert_eq!(fx::count(&pool, "event_trainers").await, 0);
+    events::extend_horizons(&pool).await.unwrap();
+    assert_eq!(sessions_of(&pool, created.id).await.len(), 6);
+}

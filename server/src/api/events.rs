@@ -134,12 +134,15 @@ pub async fn create_event(
             capacity: body.capacity,
             duration_minutes: body.duration_minutes,
             category: body.category.map(CategoryId),
-            trainers: body
-                .trainer_ids
-                .unwrap_or_default()
-                .into_iter()
-                .map(UserId)
-                .collect(),
+            trainers: {
+                let mut ids: Vec<UserId> = Vec::new();
+                for id in body.trainer_ids.unwrap_or_default() {
+                    if !ids.contains(&UserId(id)) {
+                        ids.push(UserId(id));
+                    }
+                }
+                ids
+            },
         },
         start_date: start.date(),
         start_time: start.time(),

@@ -22,6 +22,20 @@ async fn access_token(
     username: &str,
     password: &str,
 ) -> String {
+    token_response(app, client, secret, username, password).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The realm's token response (access and ID token) for `username`, as `client` gets it.
+async fn token_response(
+    app: &TestApp,
+    client: &str,
+    secret: &str,
+    username: &str,
+    password: &str,
+) -> Value {
     let browser = app.other_browser();
     let verifier = format!(
         "{}{}",
@@ -70,8 +84,7 @@ async fn access_token(
         "token endpoint: {}",
         response.text().await.unwrap()
     );
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    response.json().await.unwrap()
 }
 
 struct Api<'a> {
@@ -155,6 +168,11 @@ async fn only_valid_realm_tokens_for_roster_or_a_listed_client_are_accepted(pool
     let roster = access_token(&app, CLIENT_ID, CLIENT_SECRET, "admin", "admin-pass").await;
     let mobile = access_token(&app, API_CLIENT_ID, EXTRA_SECRET, "admin", "admin-pass").await;
     let other = access_token(&app, "other-app", EXTRA_SECRET, "admin", "admin-pass").await;
+    let id_token = token_response(&app, CLIENT_ID, CLIENT_SECRET, "admin", "admin-pass").await
+        ["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let society =
         json!({ "name": "Token Club", "slug": "token-club", "time_zone": "Europe/Berlin" });
 
@@ -202,6 +220,7 @@ async fn only_valid_realm_tokens_for_roster_or_a_listed_client_are_accepted(pool
         ("an unsigned", unsigned.as_str()),
         ("an expired", expiring.as_str()),
         ("a malformed", "not-a-jwt"),
+        ("an ID (not access) token", id_token.as_str()),
     ] {
         let (status, problem) = bearer(&app, token)
             .get("/api/v1/societies/token-club/requests")
@@ -448,6 +467,21 @@ async fn every_endpoint_checks_who_asks_and_answers_problems(pool: PgPool) {
         .get("/api/v1/societies/harbour/occurrences?from=2027-01-01&to=2029-01-01")
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Far-off dates are refused by field, not overflowed.
+    let (status, problem) = member
+        .get("/api/v1/societies/harbour/occurrences?from=262143-12-30&to=262143-12-31")
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("from"))
+    );
+    let mut far = event.clone();
+    far["starts_at"] = json!("262143-12-31T23:00");
+    let (status, problem) = admin.post("/api/v1/societies/harbour/events", far).await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("starts_at"))
+    );
     let (status, _) = member
         .get("/api/v1/societies/nowhere/occurrences?from=2027-01-01&to=2027-01-02")
         .await;

@@ -289,7 +289,7 @@ pub async fn change_series(
                   ends_at as "ends_at: DateTime<Utc>"
              from occurrences
             where event_id = $1 and status = 'scheduled'
-              and (($2 and series_date >= $3) or (not $2 and starts_at >= now()))
+              and starts_at >= now() and (not $2 or series_date >= $3)
             order by starts_at"#,
         target as EventId,
         scope == EditScope::Following,
@@ -442,6 +442,13 @@ pub async fn end_series(
     last: NaiveDate,
 ) -> AppResult<u64> {
     let event = lock_event(conn, admin.society(), id).await?;
+    let today = chrono::Utc::now().with_timezone(&event.zone()).date_naive();
+    if last < today - chrono::Duration::days(1) {
+        return Err(AppError::invalid(
+            "until",
+            "A series can end today or later; sessions already held stay as they were.",
+        ));
+    }
     let Some(weekly) = event.weekly() else {
         return Err(AppError::invalid(
             "until",

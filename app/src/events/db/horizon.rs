@@ -5,8 +5,51 @@
 use sqlx::PgPool;
 
 use super::{horizon_date, lock_event};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::ids::{EventId, OccurrenceId, SocietyId};
+
+/// Extends one series to the horizon, in a transaction of its own; returns the sessions made.
+async fn extend_one(pool: &PgPool, society: SocietyId, id: EventId) -> AppResult<u64> {
+    let mut tx = pool.begin().await?;
+    let row = lock_event(&mut tx, society, id).await?;
+    let zone = row.zone();
+    let until = horizon_date(zone).min(row.last_date);
+    if until <= row.generated_until {
+        return Ok(0);
+    }
+    let dates = row
+        .series()
+        .dates_between(row.generated_until + chrono::Duration::days(1), until);
+    let new = super::create::insert_sessions(&mut tx, &row, &dates).await?;
+    let ids: Vec<uuid::Uuid> = new.iter().map(|o: &OccurrenceId| o.0).collect();
+    // The event's trainers (those who still teach in the society) teach the new sessions; one
+    // who meanwhile teaches elsewhere at that time is left off that session (the database
+    // refuses the overlap).
+    let assigned = sqlx::query!(
+        "insert into occurrence_trainers (occurrence_id, society_id, trainer_id)
+         select o, et.society_id, et.trainer_id
+           from unnest($1::uuid[]) o
+          cross join event_trainers et
+           join memberships m on m.society_id = et.society_id and m.user_id = et.trainer_id
+                             and m.status = 'approved' and m.role in ('trainer', 'admin')
+          where et.event_id = $2
+         on conflict do nothing",
+        &ids,
+        row.id as EventId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "update events set generated_until = $2 where id = $1",
+        row.id as EventId,
+        until as chrono::NaiveDate,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(event = %row.id.0, sessions = new.len(), trainers = assigned.rows_affected(), "series extended");
+    Ok(new.len() as u64)
+}
 
 /// Extends every series whose sessions end before the horizon; returns how many sessions
 /// were made. Each event is done in a transaction of its own.
@@ -23,41 +66,13 @@ pub async fn extend_horizons(pool: &PgPool) -> AppResult<u64> {
     .await?;
     let mut made = 0;
     for event in due {
-        let mut tx = pool.begin().await?;
-        let row = lock_event(&mut tx, event.society_id, event.id).await?;
-        let zone = row.zone();
-        let until = horizon_date(zone).min(row.last_date);
-        if until <= row.generated_until {
-            continue;
+        match extend_one(pool, event.society_id, event.id).await {
+            Ok(n) => made += n,
+            // Deleted meanwhile: nothing to extend.
+            Err(AppError::NotFound) => {}
+            // One event's trouble must not hold back the others.
+            Err(e) => tracing::error!(event = %event.id.0, error = %e, "extending a series failed"),
         }
-        let dates = row
-            .series()
-            .dates_between(row.generated_until + chrono::Duration::days(1), until);
-        let new = super::create::insert_sessions(&mut tx, &row, &dates).await?;
-        let ids: Vec<uuid::Uuid> = new.iter().map(|o: &OccurrenceId| o.0).collect();
-        // The event's trainers teach the new sessions; one who meanwhile teaches elsewhere at
-        // that time is left off that session (the database refuses the overlap).
-        let assigned = sqlx::query!(
-            "insert into occurrence_trainers (occurrence_id, society_id, trainer_id)
-             select o, et.society_id, et.trainer_id
-               from unnest($1::uuid[]) o cross join event_trainers et
-              where et.event_id = $2
-             on conflict do nothing",
-            &ids,
-            row.id as EventId,
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "update events set generated_until = $2 where id = $1",
-            row.id as EventId,
-            until as chrono::NaiveDate,
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        tracing::info!(event = %row.id.0, sessions = new.len(), trainers = assigned.rows_affected(), "series extended");
-        made += new.len() as u64;
     }
     Ok(made)
 }

@@ -198,7 +198,7 @@ pub(crate) async fn check_trainers(
     }
     let ids: Vec<uuid::Uuid> = trainers.iter().map(|t| t.0).collect();
     let rows = sqlx::query!(
-        r#"select u.id as "id: UserId", u.name,
+        r#"select u.id as "id: UserId", u.name, m.user_id is not null as "member!",
                   coalesce(m.status = 'approved' and m.role in ('trainer', 'admin'), false) as "teaches!"
              from users u
              left join memberships m on m.user_id = u.id and m.society_id = $1
@@ -215,9 +215,15 @@ pub(crate) async fn check_trainers(
         ));
     }
     if let Some(row) = rows.iter().find(|r| !r.teaches) {
+        // Only the society's own people are named.
+        let who = if row.member {
+            row.name.clone()
+        } else {
+            "One of them".into()
+        };
         return Err(AppError::invalid(
             "trainer_ids",
-            format!("{} is not a trainer of this society.", row.name),
+            format!("{who} is not a trainer of this society."),
         ));
     }
     Ok(())

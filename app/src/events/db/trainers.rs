@@ -54,6 +54,10 @@ pub(crate) async fn attach(
     if teaching.is_empty() {
         return Ok(());
     }
+    // Always in the same order (by trainer, then session), so two admins assigning the same
+    // trainers at once wait for each other instead of deadlocking.
+    let mut teaching = teaching.clone();
+    teaching.sort_by_key(|(o, t)| (t.0, o.0));
     let sessions: Vec<uuid::Uuid> = teaching.iter().map(|(o, _)| o.0).collect();
     let trainers: Vec<uuid::Uuid> = teaching.iter().map(|(_, t)| t.0).collect();
     let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
@@ -75,8 +79,21 @@ pub(crate) async fn attach(
             savepoint.rollback().await?;
             Err(clash(conn, society, zone, &sessions, &trainers).await?)
         }
+        Err(err) if is_deadlock(&err) => {
+            savepoint.rollback().await?;
+            Err(AppError::Conflict(
+                "Another change to these trainers happened at the same moment. Please try again."
+                    .into(),
+            ))
+        }
         Err(err) => Err(AppError::from_db(err, constraint_message)),
     }
+}
+
+fn is_deadlock(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "40P01")
 }
 
 fn is_overlap(err: &sqlx::Error) -> bool {
