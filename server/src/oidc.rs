@@ -299,12 +299,7 @@ impl Oidc {
         if claims.additional_claims().typ.as_deref() != Some("Bearer") {
             return Err(OidcError::InvalidToken("not an access token".into()));
         }
-        let ours = |id: &str| id == self.config.client_id || api_clients.iter().any(|c| c == id);
-        let for_us = claims
-            .authorized_party()
-            .is_some_and(|azp| ours(azp.as_str()))
-            || claims.audiences().iter().any(|aud| ours(aud.as_str()));
-        if !for_us {
+        if !self.is_for_us(&claims, api_clients) {
             return Err(OidcError::InvalidToken(
                 "the access token is for another client".into(),
             ));
@@ -316,6 +311,20 @@ impl Oidc {
             .map(|access| access.roles)
             .unwrap_or_default();
         Ok(self.identity(&claims, &roles))
+    }
+
+    /// Whether an access token was issued for Roster's client or one of `api_clients` (its
+    /// `azp`, or one of its `aud`: Keycloak names resource servers in `aud`).
+    fn is_for_us(
+        &self,
+        claims: &IdTokenClaims<KeycloakClaims, CoreGenderClaim>,
+        api_clients: &[String],
+    ) -> bool {
+        let ours = |id: &str| id == self.config.client_id || api_clients.iter().any(|c| c == id);
+        claims
+            .authorized_party()
+            .is_some_and(|azp| ours(azp.as_str()))
+            || claims.audiences().iter().any(|aud| ours(aud.as_str()))
     }
 
     /// How long ago the realm's keys were fetched.
@@ -365,27 +374,14 @@ impl Oidc {
         raw: &str,
         subject: &str,
     ) -> Option<Vec<String>> {
-        let token = KeycloakToken::from_str(raw).ok()?;
-        let verifier = client
-            .id_token_verifier()
-            .allow_all_jose_types()
-            // Keycloak's access tokens name the resource servers in `aud`; `azp` names us.
-            .require_audience_match(false);
-        let claims = match token.into_claims(&verifier, |_: Option<&Nonce>| Ok(())) {
+        let claims = match self.verify_access_token(client, raw) {
             Ok(claims) => claims,
             Err(e) => {
                 tracing::warn!(error = %e, "access token did not verify; not reading roles from it");
                 return None;
             }
         };
-        let for_us = claims
-            .authorized_party()
-            .map(|azp| azp.as_str() == self.config.client_id)
-            .unwrap_or(false)
-            || claims
-                .audiences()
-                .iter()
-                .any(|aud| aud.as_str() == self.config.client_id);
+        let for_us = self.is_for_us(&claims, &[]);
         if !for_us || claims.subject().as_str() != subject {
             tracing::warn!(
                 "access token is for another client or person; not reading roles from it"

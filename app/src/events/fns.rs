@@ -16,7 +16,7 @@ use super::{
     Calendar, Category, CreatedEvent, EventForm, OccurrenceDetail, TaughtSession, Trainer,
 };
 #[cfg(feature = "ssr")]
-use crate::events::{parse_date, parse_number, parse_time, parse_trainers};
+use crate::events::{parse_category, parse_date, parse_number, parse_time, parse_trainers};
 
 /// What the event form offers: the society's categories and trainers, and its time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,12 +113,7 @@ pub async fn get_event_form_options(slug: String) -> Result<EventFormOptions, Ap
     let (me, state, society) = caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
     crate::access::require_admin(&mut conn, society, me.id).await?;
-    let time_zone = sqlx::query_scalar!(
-        "select time_zone from societies where id = $1",
-        society as crate::ids::SocietyId
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let time_zone = db::society_time_zone(&mut conn, society).await?;
     Ok(EventFormOptions {
         time_zone,
         categories: db::list_categories(&mut conn, society).await?,
@@ -212,13 +207,7 @@ pub async fn change_session(
             db::change_occurrence(&mut tx, &admin, id, change).await?;
         }
         EditScope::Following | EditScope::All => {
-            let category = if category.trim().is_empty() {
-                None
-            } else {
-                Some(CategoryId(uuid::Uuid::parse_str(category.trim()).map_err(
-                    |_| AppError::invalid("category", "Choose a category from the list."),
-                )?))
-            };
+            let category = parse_category(&category)?;
             let change = SeriesChange {
                 details: EventDetails {
                     title,

@@ -356,7 +356,8 @@ pub fn parse_time(field: &str, text: &str) -> Result<NaiveTime, AppError> {
         .map_err(|_| AppError::invalid(field, "Enter a time like 18:30."))
 }
 
-fn parse_category(text: &str) -> Result<Option<CategoryId>, AppError> {
+/// A category id from a form (empty: none).
+pub fn parse_category(text: &str) -> Result<Option<CategoryId>, AppError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);

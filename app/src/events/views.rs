@@ -12,8 +12,7 @@ use super::{
     OccurrenceStatus, TaughtSession, Trainer, DURATION_RANGE, MAX_CAPACITY, MAX_DESCRIPTION_LEN,
     MAX_LOCATION_LEN, MAX_REASON_LEN, MAX_SERIES_SESSIONS, MAX_TITLE_LEN, WEEKDAYS,
 };
-use crate::access::{use_user, MembershipRole};
-use crate::error::AppError;
+use crate::access::MembershipRole;
 use crate::ids::{CategoryId, UserId};
 use crate::societies::use_society;
 use crate::ui::{ErrorPage, LiveForm};
@@ -84,29 +83,17 @@ fn SessionFields(
     }
 }
 
-/// An admin-only page's frame: loads the form options, or shows why not.
-fn admin_only(
-    options: Result<EventFormOptions, AppError>,
-    signed_in: bool,
-) -> Result<EventFormOptions, AppError> {
-    match options {
-        Err(AppError::Forbidden) if !signed_in => Err(AppError::Unauthenticated),
-        other => other,
-    }
-}
-
 /// `/s/:slug/events/new`: admins set up one session or a weekly series.
 #[component]
 pub fn NewEventPage() -> impl IntoView {
     let ctx = use_society();
-    let user = use_user();
+    // Visitors get `Unauthenticated`, members who are not admins `Forbidden`.
     let options = Resource::new(move || ctx.slug.get(), get_event_form_options);
     view! {
         <Title text="New event"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let signed_in = matches!(user.await, Ok(Some(_)));
-                match admin_only(options.await, signed_in) {
+                match options.await {
                     Ok(options) => view! { <NewEventForm slug=ctx.slug.get_untracked() options/> }.into_any(),
                     Err(e) => view! { <ErrorPage error=e/> }.into_any(),
                 }

@@ -42,12 +42,11 @@ pub async fn create_category(
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| AppError::from_db(e, constraint_message))?;
-    crate::audit::record(
+    super::audit(
         &mut *conn,
-        Some(admin.society()),
-        admin.user(),
+        admin,
         AuditAction::CategoryCreated,
-        Some(category.id.0.to_string()),
+        category.id.0,
         serde_json::json!({ "name": category.name }),
     )
     .await?;
@@ -68,12 +67,11 @@ pub async fn delete_category(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound)?;
-    crate::audit::record(
+    super::audit(
         &mut *conn,
-        Some(admin.society()),
-        admin.user(),
+        admin,
         AuditAction::CategoryDeleted,
-        Some(id.0.to_string()),
+        id.0,
         serde_json::json!({ "name": name }),
     )
     .await?;

@@ -114,7 +114,7 @@ pub async fn change_occurrence(
         conn,
         admin.society(),
         zone,
-        &trainers::each(&[id], &change.trainers),
+        trainers::each(&[id], &change.trainers),
     )
     .await?;
     let mut changes = serde_json::Map::new();
@@ -133,17 +133,10 @@ pub async fn change_occurrence(
         serde_json::json!(old_trainers),
         serde_json::json!(change.trainers),
     );
-    crate::audit::record(
-        &mut *conn,
-        Some(admin.society()),
-        admin.user(),
-        AuditAction::OccurrenceChanged,
-        Some(id.0.to_string()),
-        {
-            changes.insert("title".into(), event.title.clone().into());
-            serde_json::Value::Object(changes)
-        },
-    )
+    super::audit(&mut *conn, admin, AuditAction::OccurrenceChanged, id.0, {
+        changes.insert("title".into(), event.title.clone().into());
+        serde_json::Value::Object(changes)
+    })
     .await?;
     Ok(())
 }
@@ -213,12 +206,11 @@ pub async fn cancel_occurrence(
     )
     .execute(&mut *conn)
     .await?;
-    crate::audit::record(
+    super::audit(
         &mut *conn,
-        Some(admin.society()),
-        admin.user(),
+        admin,
         AuditAction::OccurrenceCancelled,
-        Some(id.0.to_string()),
+        id.0,
         serde_json::json!({
             "title": event.title,
             "starts": local(event.zone(), occurrence.starts_at).format("%Y-%m-%d %H:%M").to_string(),
@@ -347,13 +339,12 @@ pub async fn change_series(
     } else {
         teaching
     };
-    trainers::attach(conn, admin.society(), zone, &teaching).await?;
-    crate::audit::record(
+    trainers::attach(conn, admin.society(), zone, teaching).await?;
+    super::audit(
         &mut *conn,
-        Some(admin.society()),
-        admin.user(),
+        admin,
         AuditAction::EventChanged,
-        Some(target.0.to_string()),
+        target.0,
         serde_json::json!({
             "scope": if scope == EditScope::Following { "following" } else { "all" },
             "from_date": chosen.series_date,
@@ -420,16 +411,22 @@ async fn split_series(
     )
     .execute(&mut *conn)
     .await?;
+    end_on(conn, event.id, last_before).await?;
+    Ok(new)
+}
+
+/// Makes `last` the series' last date (an until-series from now on), with no rows beyond it.
+async fn end_on(conn: &mut PgConnection, event: EventId, last: NaiveDate) -> AppResult<()> {
     sqlx::query!(
         "update events set until_date = $2, count = null, last_date = $2,
                 generated_until = least(generated_until, $2), updated_at = now()
           where id = $1",
-        event.id as EventId,
-        last_before as NaiveDate,
+        event as EventId,
+        last as NaiveDate,
     )
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    Ok(new)
+    Ok(())
 }
 
 /// Society admins: ends a weekly series after `last` (its last series date is then on or
@@ -477,25 +474,16 @@ pub async fn end_series(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    sqlx::query!(
-        "update events set until_date = $2, count = null, last_date = $2,
-                generated_until = least(generated_until, $2), updated_at = now()
-          where id = $1",
-        id as EventId,
-        last_date as NaiveDate,
-    )
-    .execute(&mut *conn)
-    .await?;
+    end_on(conn, id, last_date).await?;
     let was = match weekly.end {
         SeriesEnd::Until(d) => d.to_string(),
         SeriesEnd::Count(n) => format!("{n} sessions"),
     };
-    crate::audit::record(
+    super::audit(
         &mut *conn,
-        Some(admin.society()),
-        admin.user(),
+        admin,
         AuditAction::EventSeriesEnded,
-        Some(id.0.to_string()),
+        id.0,
         serde_json::json!({ "title": event.title, "was": was, "last_date": last_date, "sessions_removed": deleted }),
     )
     .await?;
@@ -521,12 +509,11 @@ pub async fn delete_event(
     sqlx::query!("delete from events where id = $1", id as EventId)
         .execute(&mut *conn)
         .await?;
-    crate::audit::record(
+    super::audit(
         &mut *conn,
-        Some(admin.society()),
-        admin.user(),
+        admin,
         AuditAction::EventDeleted,
-        Some(id.0.to_string()),
+        id.0,
         serde_json::json!({ "title": event.title, "sessions": coming.len() }),
     )
     .await?;

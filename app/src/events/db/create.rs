@@ -22,12 +22,7 @@ pub async fn create(
 ) -> AppResult<CreatedEvent> {
     let new = new.validated()?;
     let society = admin.society();
-    let time_zone = sqlx::query_scalar!(
-        "select time_zone from societies where id = $1",
-        society as SocietyId
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let time_zone = super::society_time_zone(conn, society).await?;
     let zone: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
     check_trainers(conn, society, &new.details.trainers).await?;
     let series = Series {
@@ -93,15 +88,14 @@ pub async fn create(
         conn,
         society,
         zone,
-        &trainers::each(&occurrence_ids, &d.trainers),
+        trainers::each(&occurrence_ids, &d.trainers),
     )
     .await?;
-    crate::audit::record(
+    super::audit(
         &mut *conn,
-        Some(society),
-        admin.user(),
+        admin,
         AuditAction::EventCreated,
-        Some(event.0.to_string()),
+        event.0,
         serde_json::json!({
             "title": d.title,
             "start": format!("{} {}", new.start_date, new.start_time.format("%H:%M")),

@@ -59,6 +59,26 @@ pub(crate) fn constraint_message(name: &str) -> Option<AppError> {
     })
 }
 
+/// Records an admin's change to `subject` (an event, session or category) in the society's
+/// audit log, in the caller's transaction.
+pub(crate) async fn audit(
+    conn: &mut PgConnection,
+    admin: &crate::access::SocietyAdmin,
+    action: crate::audit::AuditAction,
+    subject: uuid::Uuid,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    crate::audit::record(
+        conn,
+        Some(admin.society()),
+        admin.user(),
+        action,
+        Some(subject.to_string()),
+        details,
+    )
+    .await
+}
+
 /// An event as stored, with its series.
 #[derive(Debug, Clone)]
 pub(crate) struct EventRow {
@@ -178,6 +198,17 @@ pub(crate) fn checked_dates(series: &Series) -> AppResult<Vec<NaiveDate>> {
         ));
     }
     Ok(dates)
+}
+
+/// The IANA zone a society's events are planned in.
+pub async fn society_time_zone(conn: &mut PgConnection, society: SocietyId) -> AppResult<String> {
+    let zone = sqlx::query_scalar!(
+        "select time_zone from societies where id = $1",
+        society as SocietyId
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(zone)
 }
 
 /// The local date today in `zone`, plus the horizon: how far ahead sessions exist as rows.

@@ -49,14 +49,13 @@ pub(crate) async fn attach(
     conn: &mut PgConnection,
     society: SocietyId,
     zone: Tz,
-    teaching: &Teaching,
+    mut teaching: Teaching,
 ) -> AppResult<()> {
     if teaching.is_empty() {
         return Ok(());
     }
     // Always in the same order (by trainer, then session), so two admins assigning the same
     // trainers at once wait for each other instead of deadlocking.
-    let mut teaching = teaching.clone();
     teaching.sort_by_key(|(o, t)| (t.0, o.0));
     let sessions: Vec<uuid::Uuid> = teaching.iter().map(|(o, _)| o.0).collect();
     let trainers: Vec<uuid::Uuid> = teaching.iter().map(|(_, t)| t.0).collect();
