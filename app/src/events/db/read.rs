@@ -80,34 +80,26 @@ pub struct SessionFilter {
     pub trainer: Option<UserId>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn summary(
-    zone: Tz,
-    id: OccurrenceId,
-    event_id: EventId,
-    title: String,
-    category: Option<String>,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    location: String,
-    capacity: i32,
-    status: OccurrenceStatus,
-    trainers: Vec<String>,
-) -> OccurrenceSummary {
-    OccurrenceSummary {
-        id,
-        event_id,
-        title,
-        category,
-        starts_local: local(zone, starts_at),
-        ends_local: local(zone, ends_at),
-        starts_at,
-        ends_at,
-        location,
-        capacity,
-        status,
-        trainers,
-    }
+/// A session's summary from a query row that selects its columns under the summary's names
+/// (`id`, `event_id`, `title`, `category`, `starts_at`, `ends_at`, `location`, `capacity`,
+/// `status`, `trainers`), with the wall-clock times in `zone`.
+macro_rules! summary {
+    ($zone:expr, $row:expr) => {
+        OccurrenceSummary {
+            starts_local: local($zone, $row.starts_at),
+            ends_local: local($zone, $row.ends_at),
+            id: $row.id,
+            event_id: $row.event_id,
+            title: $row.title,
+            category: $row.category,
+            starts_at: $row.starts_at,
+            ends_at: $row.ends_at,
+            location: $row.location,
+            capacity: $row.capacity,
+            status: $row.status,
+            trainers: $row.trainers,
+        }
+    };
 }
 
 /// The society's sessions that overlap the local dates `from` up to (not including) `to`, in
@@ -148,24 +140,7 @@ pub async fn sessions(
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            summary(
-                zone,
-                r.id,
-                r.event_id,
-                r.title,
-                r.category,
-                r.starts_at,
-                r.ends_at,
-                r.location,
-                r.capacity,
-                r.status,
-                r.trainers,
-            )
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| summary!(zone, r)).collect())
 }
 
 /// Everything about one session of the society; `NotFound` for ids of other societies too.
@@ -207,35 +182,24 @@ pub async fn occurrence(
         r.until_date,
         r.count,
     );
+    let event = EventDetails {
+        title: r.title.clone(),
+        description: r.description.clone(),
+        location: r.event_location,
+        capacity: r.event_capacity,
+        duration_minutes: r.duration_minutes,
+        category: r.category_id,
+        trainers: r.event_trainer_ids.into_iter().map(UserId).collect(),
+    };
     Ok(OccurrenceDetail {
-        summary: summary(
-            zone,
-            r.id,
-            r.event_id,
-            r.title.clone(),
-            r.category,
-            r.starts_at,
-            r.ends_at,
-            r.location,
-            r.capacity,
-            r.status,
-            r.trainers,
-        ),
+        summary: summary!(zone, r),
         society_slug: r.slug,
         time_zone: r.time_zone,
-        description: r.description.clone(),
+        description: r.description,
         series_date: r.series_date,
         cancel_reason: r.cancel_reason,
         trainer_ids: r.trainer_ids.into_iter().map(UserId).collect(),
-        event: EventDetails {
-            title: r.title,
-            description: r.description,
-            location: r.event_location,
-            capacity: r.event_capacity,
-            duration_minutes: r.duration_minutes,
-            category: r.category_id,
-            trainers: r.event_trainer_ids.into_iter().map(UserId).collect(),
-        },
+        event,
         event_start_time: r.start_time,
         weekly,
         viewer_role: reader.role,
@@ -294,19 +258,7 @@ pub async fn taught_by(
                 society_slug: r.slug,
                 society_name: r.society_name,
                 time_zone: r.time_zone,
-                session: summary(
-                    zone,
-                    r.id,
-                    r.event_id,
-                    r.title,
-                    r.category,
-                    r.starts_at,
-                    r.ends_at,
-                    r.location,
-                    r.capacity,
-                    r.status,
-                    r.trainers,
-                ),
+                session: summary!(zone, r),
             }
         })
         .collect())
