@@ -1,7 +1,7 @@
 //! Roster's pages, server functions and (server-side only) domain code.
 //!
 //! Modules are layered; each names only modules below it:
-//! error, ids, paths, secret → mail, ui → state → access (who is asking, roles, proofs) →
+//! error, ids, paths, secret, wall → mail, ui → state → access (who is asking, roles, proofs) →
 //! audit, notifications (record / enqueue) → features (auth; invitations → members, events →
 //! societies; me) → shell. `tests/layers.rs` checks it.
 #![recursion_limit = "256"]
@@ -11,6 +11,8 @@ pub mod ids;
 pub mod paths;
 #[cfg(feature = "ssr")]
 pub mod secret;
+#[cfg(feature = "ssr")]
+pub mod wall;
 
 #[cfg(feature = "ssr")]
 pub mod mail;

@@ -295,3 +295,17 @@ pub fn set_status(status: u16) {
     #[cfg(not(feature = "ssr"))]
     let _ = status;
 }
+
+/// "Tue 1 Dec 2026, 18:00–19:30" (a session's wall-clock times).
+pub fn when_text(start: chrono::NaiveDateTime, end: chrono::NaiveDateTime) -> String {
+    let end_format = if end.date() == start.date() {
+        "%H:%M"
+    } else {
+        "%a %-d %b %H:%M"
+    };
+    format!(
+        "{}–{}",
+        start.format("%a %-d %b %Y, %H:%M"),
+        end.format(end_format)
+    )
+}

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ids", 0),
     ("paths", 0),
     ("secret", 0),
+    ("wall", 0),
     ("mail", 1),
     ("ui", 1),
     ("state", 2),

@@ -21,6 +21,7 @@ mod feeds;
 mod fns;
 mod views;
 
+pub use crate::ui::when_text;
 pub use calendar::{CalendarPage, CalendarView, Window};
 pub use feeds::{get_calendar_feeds, reset_calendar_feed, CalendarFeedsPanel, FeedLink};
 pub use fns::*;
@@ -603,20 +604,6 @@ pub fn checked_reason(reason: &str) -> Result<String, AppError> {
         ));
     }
     Ok(reason)
-}
-
-/// "Tue 1 Dec 2026, 18:00–19:30" (a session's wall-clock times).
-pub fn when_text(start: NaiveDateTime, end: NaiveDateTime) -> String {
-    let end_format = if end.date() == start.date() {
-        "%H:%M"
-    } else {
-        "%a %-d %b %H:%M"
-    };
-    format!(
-        "{}–{}",
-        start.format("%a %-d %b %Y, %H:%M"),
-        end.format(end_format)
-    )
 }
 
 /// A category name, trimmed.

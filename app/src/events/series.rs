@@ -4,18 +4,19 @@
 //! A weekly series is defined in local time: "Tuesdays at 18:00, Europe/Berlin" is at 18:00 on
 //! the wall clock before and after both DST changes. So the rule is expanded on wall-clock
 //! dates alone (as floating times, in UTC, where no day has a gap), and each date's start is
-//! then placed in the event's zone by `local_instant`, which resolves the two DST edge cases
+//! then placed in the event's zone by `wall::local_instant`, which resolves the two DST edge cases
 //! the way RFC 5545 §3.3.5 says, every time:
 //! - a local time that does not exist (spring forward, 02:30 in Berlin on the last Sunday of
 //!   March) is read with the UTC offset in force before the gap: it becomes 03:30 local;
 //! - a local time that exists twice (fall back, 02:30 on the last Sunday of October) is the
 //!   first of the two (still summer time).
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use rrule::{Frequency, NWeekday, RRule, RRuleSet};
 
 use super::{SeriesEnd, Weekly, MAX_SERIES_SESSIONS};
+use crate::wall::local_instant;
 
 /// Where an event's sessions fall: its zone, first date and start time, and its weekly rule.
 #[derive(Debug, Clone)]
@@ -82,31 +83,10 @@ impl Series {
     }
 }
 
-/// The instant a wall-clock time in `zone` names, with RFC 5545's rule for times that do not
-/// exist or exist twice (see the module's documentation).
-pub fn local_instant(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    use chrono::offset::LocalResult;
-    match zone.from_local_datetime(&local) {
-        LocalResult::Single(at) => at.with_timezone(&Utc),
-        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
-        LocalResult::None => {
-            // In a gap: read the time with the offset in force a day earlier (before the gap).
-            let before = zone
-                .offset_from_utc_datetime(&(local - Duration::days(1)))
-                .fix();
-            Utc.from_utc_datetime(&(local - Duration::seconds(before.local_minus_utc().into())))
-        }
-    }
-}
-
-/// `at` as a wall-clock time in `zone`.
-pub fn local(zone: Tz, at: DateTime<Utc>) -> NaiveDateTime {
-    at.with_timezone(&zone).naive_local()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wall::local;
     use chrono::Weekday::{Sun, Thu, Tue};
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -11,12 +11,12 @@ use super::{check_trainers, constraint_message, lock_event, trainers, wall_date,
 use crate::access::SocietyAdmin;
 use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
-use crate::events::series::{local, local_instant};
 use crate::events::{
     checked_reason, EditScope, OccurrenceChange, OccurrenceStatus, SeriesChange, SeriesEnd,
 };
 use crate::ids::{EventId, OccurrenceId, SocietyId, UserId};
 use crate::notifications::NotificationKind;
+use crate::wall::{local, local_instant};
 
 /// A session as stored.
 struct OccurrenceRow {

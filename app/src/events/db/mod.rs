@@ -262,5 +262,5 @@ pub(crate) async fn check_trainers(
 
 /// The local date of `at` in `zone`.
 pub(crate) fn wall_date(zone: Tz, at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
-    super::series::local(zone, at).date()
+    crate::wall::local(zone, at).date()
 }

@@ -7,11 +7,11 @@ use sqlx::PgConnection;
 
 use crate::access::{approved_role, MembershipRole};
 use crate::error::{AppError, AppResult};
-use crate::events::series::{local, local_instant};
 use crate::events::{
     EventDetails, OccurrenceDetail, OccurrenceStatus, OccurrenceSummary, TaughtSession, Trainer,
 };
 use crate::ids::{CategoryId, EventId, OccurrenceId, SocietyId, UserId};
+use crate::wall::{local, local_instant};
 
 /// Proof that the caller may read `society`'s calendar: an approved member in any role, or
 /// anyone when the society shows its calendar publicly. Only `calendar_reader` makes one.

@@ -133,7 +133,7 @@ async fn clash(
             "A trainer cannot teach two of these sessions: they overlap.".into(),
         ));
     };
-    let local = |at| crate::events::series::local(zone, at);
+    let local = |at| crate::wall::local(zone, at);
     let when = crate::events::when_text(local(row.starts_at), local(row.ends_at));
     Ok(AppError::Conflict(if row.same_society {
         format!(
