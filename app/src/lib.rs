@@ -1,9 +1,9 @@
 //! Roster's pages, server functions and (server-side only) domain code.
 //!
 //! Modules are layered; each names only modules below it:
-//! error, ids, paths, secret, wall → mail, ui → state → access (who is asking, roles, proofs) →
-//! audit, notifications (record / enqueue) → features (auth; invitations → members, events →
-//! societies; me) → shell. `tests/layers.rs` checks it.
+//! error, ids, paths, secret, wall → mail, ui → state → access (who is asking, roles, proofs)
+//! → audit, notifications (record / enqueue) → features (auth; societies ← bookings ← events,
+//! members ← invitations, me) → shell. `tests/layers.rs` checks it.
 #![recursion_limit = "256"]
 
 pub mod error;
@@ -25,6 +25,7 @@ pub mod audit;
 pub mod notifications;
 
 pub mod auth;
+pub mod bookings;
 pub mod events;
 pub mod invitations;
 mod me;

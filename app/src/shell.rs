@@ -9,6 +9,7 @@ use leptos_router::{path, SsrMode};
 use crate::access::{provide_user, use_user, CurrentUser};
 use crate::audit::AuditLogPage;
 use crate::auth::{EmailSignInPage, SignInPage};
+use crate::bookings::{BookingRulesPanel, MyBookingsPage};
 use crate::error::AppError;
 use crate::events::{CalendarPage, CategoriesPanel, MySessionsPage, NewEventPage, OccurrencePage};
 use crate::invitations::{InvitationPage, InvitationsPage};
@@ -55,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/me") view=MePage ssr=SsrMode::Async/>
                     <Route path=path!("/my-sessions") view=MySessionsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/my-bookings") view=MyBookingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in/email") view=EmailSignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/societies/new") view=NewSocietyPage ssr=SsrMode::Async/>
@@ -86,11 +88,12 @@ fn SocietyHome() -> impl IntoView {
     }
 }
 
-/// `/s/:slug/settings`: the society's settings, then its event categories.
+/// `/s/:slug/settings`: the society's settings, its booking rules, its event categories.
 #[component]
 fn SocietySettings() -> impl IntoView {
     view! {
         <SettingsPage>
+            <BookingRulesPanel/>
             <CategoriesPanel/>
         </SettingsPage>
     }
@@ -126,6 +129,7 @@ fn UserMenu(me: CurrentUser) -> impl IntoView {
             <summary data-testid="user-name">{me.name.clone()}</summary>
             <div class="menu" role="menu">
                 <a role="menuitem" href="/me">"My profile"</a>
+                <a role="menuitem" href="/my-bookings">"My bookings"</a>
                 <a role="menuitem" href="/my-sessions">"My sessions"</a>
                 <form method="post" action="/auth/logout">
                     <button role="menuitem" type="submit" class="link">"Sign out"</button>

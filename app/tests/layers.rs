@@ -18,14 +18,17 @@ const LAYERS: &[(&str, u8)] = &[
     ("access", 3),
     ("audit", 4),
     ("notifications", 4),
-    // Features: invitations → members, events → societies; auth stands alone.
+    // Features: events → bookings → societies; invitations, me → members; auth stands alone.
+    // Events name bookings (a capacity change promotes the waitlist), members name bookings (a
+    // member who leaves gives up their spots).
     ("auth", 5),
     ("societies", 5),
-    ("members", 6),
-    ("events", 6),
-    ("invitations", 7),
-    ("me", 7),
-    ("shell", 8),
+    ("bookings", 6),
+    ("members", 7),
+    ("events", 7),
+    ("invitations", 8),
+    ("me", 8),
+    ("shell", 9),
 ];
 
 fn layer(module: &str) -> Option<u8> {

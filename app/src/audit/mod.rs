@@ -46,10 +46,24 @@ pub enum AuditAction {
     OccurrenceCancelled,
     CategoryCreated,
     CategoryDeleted,
+    BookingConfirmed,
+    BookingWaitlisted,
+    BookingCancelled,
+    BookingPromoted,
+    BookingExcused,
+    BookingAdded,
+    BookingRemoved,
+    BookingWalkIn,
+    AttendanceMarked,
+    EnrolmentCreated,
+    EnrolmentEnded,
+    BookingBanStarted,
+    BookingBanLifted,
+    BookingRulesChanged,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 37] = [
         Self::SocietyCreated,
         Self::SocietySettingsChanged,
         Self::MembershipRequested,
@@ -73,6 +87,20 @@ impl AuditAction {
         Self::OccurrenceCancelled,
         Self::CategoryCreated,
         Self::CategoryDeleted,
+        Self::BookingConfirmed,
+        Self::BookingWaitlisted,
+        Self::BookingCancelled,
+        Self::BookingPromoted,
+        Self::BookingExcused,
+        Self::BookingAdded,
+        Self::BookingRemoved,
+        Self::BookingWalkIn,
+        Self::AttendanceMarked,
+        Self::EnrolmentCreated,
+        Self::EnrolmentEnded,
+        Self::BookingBanStarted,
+        Self::BookingBanLifted,
+        Self::BookingRulesChanged,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -105,6 +133,20 @@ impl AuditAction {
             Self::OccurrenceCancelled => "occurrence.cancelled",
             Self::CategoryCreated => "category.created",
             Self::CategoryDeleted => "category.deleted",
+            Self::BookingConfirmed => "booking.confirmed",
+            Self::BookingWaitlisted => "booking.waitlisted",
+            Self::BookingCancelled => "booking.cancelled",
+            Self::BookingPromoted => "booking.promoted",
+            Self::BookingExcused => "booking.excused",
+            Self::BookingAdded => "booking.added",
+            Self::BookingRemoved => "booking.removed",
+            Self::BookingWalkIn => "booking.walk_in",
+            Self::AttendanceMarked => "attendance.marked",
+            Self::EnrolmentCreated => "enrolment.created",
+            Self::EnrolmentEnded => "enrolment.ended",
+            Self::BookingBanStarted => "booking_ban.started",
+            Self::BookingBanLifted => "booking_ban.lifted",
+            Self::BookingRulesChanged => "booking_rules.changed",
         }
     }
 
@@ -119,12 +161,26 @@ impl AuditAction {
                 | Self::MembershipSuspended
                 | Self::MembershipReinstated
                 | Self::MembershipRemoved
+                | Self::BookingConfirmed
+                | Self::BookingWaitlisted
+                | Self::BookingCancelled
+                | Self::BookingPromoted
+                | Self::BookingExcused
+                | Self::BookingAdded
+                | Self::BookingRemoved
+                | Self::BookingWalkIn
+                | Self::AttendanceMarked
+                | Self::EnrolmentCreated
+                | Self::EnrolmentEnded
+                | Self::BookingBanStarted
+                | Self::BookingBanLifted
         )
     }
 
     /// The action as a phrase between the actor and the subject: "Ada *approved the request
-    /// of* Mia".
-    pub fn describe(self) -> &'static str {
+    /// of* Mia"; `of_someone` is false when the actor did it to themselves ("Mia *booked a
+    /// spot*").
+    pub fn describe(self, of_someone: bool) -> &'static str {
         match self {
             Self::SocietyCreated => "created the society",
             Self::SocietySettingsChanged => "changed the society's settings",
@@ -149,6 +205,33 @@ impl AuditAction {
             Self::OccurrenceCancelled => "cancelled a session",
             Self::CategoryCreated => "added a category",
             Self::CategoryDeleted => "removed a category",
+            Self::BookingConfirmed if of_someone => "booked a spot for",
+            Self::BookingConfirmed => "booked a spot",
+            Self::BookingWaitlisted if of_someone => "put on a waitlist:",
+            Self::BookingWaitlisted => "joined a waitlist",
+            Self::BookingCancelled if of_someone => "cancelled a booking of",
+            Self::BookingCancelled => "cancelled a booking",
+            Self::BookingPromoted if of_someone => "freed a spot for",
+            Self::BookingPromoted => "moved up from a waitlist",
+            Self::BookingExcused if of_someone => "marked absent in advance:",
+            Self::BookingExcused => "said they cannot come to one session",
+            Self::BookingAdded if of_someone => "added a booking for",
+            Self::BookingAdded => "added a booking",
+            Self::BookingRemoved if of_someone => "removed a booking of",
+            Self::BookingRemoved => "removed a booking",
+            Self::BookingWalkIn if of_someone => "added a walk-in:",
+            Self::BookingWalkIn => "came as a walk-in",
+            Self::AttendanceMarked if of_someone => "took the attendance of",
+            Self::AttendanceMarked => "took their own attendance",
+            Self::EnrolmentCreated if of_someone => "enrolled in a term:",
+            Self::EnrolmentCreated => "enrolled in a term",
+            Self::EnrolmentEnded if of_someone => "ended the term enrolment of",
+            Self::EnrolmentEnded => "ended a term enrolment",
+            Self::BookingBanStarted if of_someone => "started a booking ban for",
+            Self::BookingBanStarted => "was banned from booking",
+            Self::BookingBanLifted if of_someone => "lifted the booking ban of",
+            Self::BookingBanLifted => "lifted a booking ban",
+            Self::BookingRulesChanged => "changed the booking rules",
         }
     }
 }

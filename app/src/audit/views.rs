@@ -41,7 +41,7 @@ pub fn AuditLogPage() -> impl IntoView {
                                         <li data-testid="audit-entry" data-action=e.action.as_str()>
                                             <time datetime=e.at.to_rfc3339()>{date_time(e.at)}</time>" "
                                             <strong>{e.actor.unwrap_or_else(|| "Someone".into())}</strong>" "
-                                            {e.action.describe()}
+                                            {e.action.describe(e.subject.is_some())}
                                             {e.subject.map(|s| view! { " "<strong>{s}</strong> })}
                                             {(!e.detail.is_empty()).then(|| view! { <span class="muted">" — "{e.detail}</span> })}
                                         </li>

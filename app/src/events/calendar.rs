@@ -294,6 +294,8 @@ fn CalendarBody(calendar: Calendar, address: Address) -> impl IntoView {
 #[component]
 fn SessionItem(session: OccurrenceSummary, slug: String) -> impl IntoView {
     let cancelled = session.status == OccurrenceStatus::Cancelled;
+    let spots = session.spots_text();
+    let id = session.id.0.to_string();
     let time = format!(
         "{}–{}",
         session.starts_local.format("%H:%M"),
@@ -310,7 +312,8 @@ fn SessionItem(session: OccurrenceSummary, slug: String) -> impl IntoView {
                 <span class="session-trainers">{session.trainers.join(", ")}</span>
             })}
             {(!session.location.is_empty()).then(|| view! { <span class="session-location">{session.location}</span> })}
-            <span class="session-spots">{crate::ui::plural(session.capacity as u32, "spot")}</span>
+            <span class="session-spots" data-testid="session-spots" data-occurrence=id>{spots}</span>
+            {session.mine.map(|m| view! { <span class="badge" data-testid="session-mine">{m.label()}</span> })}
         </a>
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::access::MembershipRole;
+use crate::bookings::{BookingStatus, SessionBooking};
 use crate::error::AppError;
 use crate::ids::{CategoryId, EventId, OccurrenceId, UserId};
 
@@ -240,8 +241,29 @@ pub struct OccurrenceSummary {
     pub ends_local: NaiveDateTime,
     pub location: String,
     pub capacity: i32,
+    /// Spots taken (walk-ins not counted) and people on the waitlist.
+    pub confirmed: i32,
+    pub waitlisted: i32,
+    /// The viewer's active booking of it, if they have one.
+    pub mine: Option<BookingStatus>,
     pub status: OccurrenceStatus,
     pub trainers: Vec<String>,
+}
+
+impl OccurrenceSummary {
+    /// "3 spots left", "Full · 2 waiting": what the calendar shows.
+    pub fn spots_text(&self) -> String {
+        let left = (self.capacity - self.confirmed).max(0);
+        let mut text = if left == 0 {
+            "Full".to_string()
+        } else {
+            format!("{} left", crate::ui::plural(left as u32, "spot"))
+        };
+        if self.waitlisted > 0 {
+            text.push_str(&format!(" · {} waiting", self.waitlisted));
+        }
+        text
+    }
 }
 
 /// A new event and the sessions made for it (up to the horizon, in order).
@@ -267,6 +289,8 @@ pub struct OccurrenceDetail {
     pub weekly: Option<Weekly>,
     /// The caller's role in the society (None for visitors of a public calendar).
     pub viewer_role: Option<MembershipRole>,
+    /// Spots, the caller's booking and what they may do.
+    pub booking: SessionBooking,
 }
 
 /// A session a person teaches, with its society (the "My sessions" page).

@@ -13,6 +13,7 @@ use super::{
     MAX_LOCATION_LEN, MAX_REASON_LEN, MAX_SERIES_SESSIONS, MAX_TITLE_LEN, WEEKDAYS,
 };
 use crate::access::MembershipRole;
+use crate::bookings::{BookingPanel, RosterPanel};
 use crate::ids::{CategoryId, UserId};
 use crate::societies::use_society;
 use crate::ui::{ErrorPage, LiveForm};
@@ -222,7 +223,7 @@ fn Occurrence(detail: OccurrenceDetail, options: Option<EventFormOptions>) -> im
                 <dd class="session-when">{when_text(s.starts_local, s.ends_local)}</dd>
                 <dt>"Time zone"</dt><dd>{detail.time_zone.clone()}</dd>
                 {(!s.location.is_empty()).then(|| view! { <dt>"Where"</dt><dd>{s.location.clone()}</dd> })}
-                <dt>"Spots"</dt><dd>{s.capacity}</dd>
+                <dt>"Spots"</dt><dd data-testid="session-spots">{s.spots_text()} " (of " {s.capacity} ")"</dd>
                 <dt>"Trainers"</dt>
                 <dd data-testid="session-trainers">{if s.trainers.is_empty() { "None yet".to_string() } else { s.trainers.join(", ") }}</dd>
                 {s.category.clone().map(|c| view! { <dt>"Category"</dt><dd>{c}</dd> })}
@@ -230,6 +231,10 @@ fn Occurrence(detail: OccurrenceDetail, options: Option<EventFormOptions>) -> im
             </dl>
             {(!detail.description.is_empty()).then(|| view! { <p class="description">{detail.description.clone()}</p> })}
         </article>
+        <BookingPanel booking=detail.booking.clone()/>
+        {detail.booking.keeps_roster.then(|| view! {
+            <RosterPanel slug=detail.society_slug.clone() id=s.id.0.to_string() is_admin=detail.booking.is_admin/>
+        })}
         {options.map(|options| view! { <AdminActions detail options/> })}
     }
 }
@@ -411,6 +416,7 @@ fn Taught(list: Vec<TaughtSession>) -> impl IntoView {
             {list.into_iter().map(|t| {
                 let s = t.session;
                 let cancelled = s.status == OccurrenceStatus::Cancelled;
+                let spots = s.spots_text();
                 view! {
                     <li>
                         <a class="session" class:cancelled=cancelled data-testid="session" data-status=s.status.as_str()
@@ -418,6 +424,7 @@ fn Taught(list: Vec<TaughtSession>) -> impl IntoView {
                             <span class="session-time">{when_text(s.starts_local, s.ends_local)}</span>
                             <span class="session-title">{s.title}</span>
                             {cancelled.then(|| view! { <span class="badge alert">"Cancelled"</span> })}
+                            <span class="badge" data-testid="session-spots">{spots}</span>
                             <span class="session-society">{t.society_name}</span>
                             {(!s.location.is_empty()).then(|| view! { <span class="session-location">{s.location}</span> })}
                         </a>

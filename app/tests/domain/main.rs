@@ -7,6 +7,7 @@ use app::societies::NewSociety;
 use sqlx::PgPool;
 
 mod access;
+mod bookings;
 mod calls;
 mod events;
 mod invitations;

@@ -180,6 +180,10 @@ pub struct OccurrenceBody {
     pub starts_at: String,
     pub ends_at: String,
     pub capacity: i32,
+    /// Spots taken (walk-ins not counted).
+    pub confirmed: i32,
+    /// People on the waitlist.
+    pub waitlisted: i32,
     /// `scheduled` or `cancelled`.
     pub status: String,
 }
@@ -240,6 +244,8 @@ pub async fn list_occurrences(
                 starts_at: s.starts_at.with_timezone(&zone).to_rfc3339(),
                 ends_at: s.ends_at.with_timezone(&zone).to_rfc3339(),
                 capacity: s.capacity,
+                confirmed: s.confirmed,
+                waitlisted: s.waitlisted,
                 status: s.status.as_str().to_string(),
             })
             .collect(),

@@ -117,6 +117,9 @@ pub async fn change_occurrence(
         trainers::each(&[id], &change.trainers),
     )
     .await?;
+    if change.capacity > old.capacity {
+        crate::bookings::db::after_capacity_change(&mut *conn, admin, &[id], Utc::now()).await?;
+    }
     let mut changes = serde_json::Map::new();
     let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
         if from != to {
@@ -142,7 +145,8 @@ pub async fn change_occurrence(
 }
 
 /// Outbox rows telling each trainer of these sessions (those still to come and not cancelled
-/// before) that they are cancelled, with `reason`.
+/// before) and each member with a spot or a waitlist place in them that they are cancelled,
+/// with `reason`.
 async fn notify_cancelled(
     conn: &mut PgConnection,
     society: SocietyId,
@@ -150,10 +154,13 @@ async fn notify_cancelled(
     reason: &str,
 ) -> AppResult<usize> {
     let rows = sqlx::query!(
-        r#"select ot.trainer_id as "trainer: UserId", o.id, e.title,
+        r#"select p.person as "person!: UserId", o.id, e.title,
                   o.starts_at as "starts_at: DateTime<Utc>"
-             from occurrence_trainers ot
-             join occurrences o on o.id = ot.occurrence_id
+             from (select occurrence_id, trainer_id as person from occurrence_trainers
+                   union
+                   select occurrence_id, user_id from bookings
+                    where status in ('confirmed', 'waitlisted')) p
+             join occurrences o on o.id = p.occurrence_id
              join events e on e.id = o.event_id
             where o.id = any($1) and o.starts_at > now()"#,
         occurrences,
@@ -164,7 +171,7 @@ async fn notify_cancelled(
         crate::notifications::db::enqueue(
             &mut *conn,
             society,
-            row.trainer,
+            row.person,
             NotificationKind::OccurrenceCancelled,
             serde_json::json!({
                 "occurrence_id": row.id,
@@ -340,6 +347,10 @@ pub async fn change_series(
         teaching
     };
     trainers::attach(conn, admin.society(), zone, teaching).await?;
+    if details.capacity > event.capacity {
+        crate::bookings::db::after_capacity_change(&mut *conn, admin, &session_ids, Utc::now())
+            .await?;
+    }
     super::audit(
         &mut *conn,
         admin,
@@ -499,6 +510,18 @@ pub async fn delete_event(
     id: EventId,
 ) -> AppResult<()> {
     let event = lock_event(conn, admin.society(), id).await?;
+    let booked = sqlx::query_scalar!(
+        r#"select exists (select 1 from bookings b join occurrences o on o.id = b.occurrence_id
+                           where o.event_id = $1) as "booked!""#,
+        id as EventId,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if booked {
+        return Err(AppError::Conflict(
+            "People have booked this event, and their bookings and attendance are its history. Cancel its sessions or end the series instead.".into(),
+        ));
+    }
     let coming: Vec<uuid::Uuid> = sqlx::query_scalar!(
         "select id from occurrences where event_id = $1 and status = 'scheduled'",
         id as EventId,

@@ -46,8 +46,12 @@ async fn extend_one(pool: &PgPool, society: SocietyId, id: EventId) -> AppResult
     )
     .execute(&mut *tx)
     .await?;
+    // Members enrolled in the term get their booking in each new session.
+    let booked =
+        crate::bookings::db::enrol_new_sessions(&mut tx, society, row.id, &new, chrono::Utc::now())
+            .await?;
     tx.commit().await?;
-    tracing::info!(event = %row.id.0, sessions = new.len(), trainers = assigned.rows_affected(), "series extended");
+    tracing::info!(event = %row.id.0, sessions = new.len(), trainers = assigned.rows_affected(), booked, "series extended");
     Ok(new.len() as u64)
 }
 

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use sqlx::PgConnection;
 
 use crate::access::{approved_role, MembershipRole};
+use crate::bookings::BookingStatus;
 use crate::error::{AppError, AppResult};
 use crate::events::{
     EventDetails, OccurrenceDetail, OccurrenceStatus, OccurrenceSummary, TaughtSession, Trainer,
@@ -18,6 +19,7 @@ use crate::wall::{local, local_instant};
 #[derive(Debug, Clone)]
 pub struct CalendarReader {
     society: SocietyId,
+    user: Option<UserId>,
     zone: Tz,
     role: Option<MembershipRole>,
     public: bool,
@@ -29,6 +31,10 @@ impl CalendarReader {
     }
     pub fn zone(&self) -> Tz {
         self.zone
+    }
+    /// The signed-in caller, if any.
+    pub fn user(&self) -> Option<UserId> {
+        self.user
     }
     /// The caller's role, when they are an approved member.
     pub fn role(&self) -> Option<MembershipRole> {
@@ -67,6 +73,7 @@ pub async fn calendar_reader(
     }
     Ok(CalendarReader {
         society,
+        user,
         zone: settings.time_zone.parse().unwrap_or(chrono_tz::UTC),
         role,
         public: settings.calendar_public,
@@ -82,7 +89,8 @@ pub struct SessionFilter {
 
 /// A session's summary from a query row that selects its columns under the summary's names
 /// (`id`, `event_id`, `title`, `category`, `starts_at`, `ends_at`, `location`, `capacity`,
-/// `status`, `trainers`), with the wall-clock times in `zone`.
+/// `confirmed_count`, `waitlisted_count`, `mine`, `status`, `trainers`), with the wall-clock
+/// times in `zone`.
 macro_rules! summary {
     ($zone:expr, $row:expr) => {
         OccurrenceSummary {
@@ -96,6 +104,9 @@ macro_rules! summary {
             ends_at: $row.ends_at,
             location: $row.location,
             capacity: $row.capacity,
+            confirmed: $row.confirmed_count,
+            waitlisted: $row.waitlisted_count,
+            mine: $row.mine,
             status: $row.status,
             trainers: $row.trainers,
         }
@@ -118,6 +129,8 @@ pub async fn sessions(
         r#"select o.id as "id: OccurrenceId", o.event_id as "event_id: EventId", e.title,
                   c.name as "category?", o.starts_at as "starts_at: DateTime<Utc>",
                   o.ends_at as "ends_at: DateTime<Utc>", o.location, o.capacity,
+                  o.confirmed_count, o.waitlisted_count, (select b.status from bookings b where b.occurrence_id = o.id and b.user_id = $6
+                    and b.status in ('confirmed', 'waitlisted')) as "mine: BookingStatus",
                   o.status as "status: OccurrenceStatus",
                   array(select u.name from occurrence_trainers ot join users u on u.id = ot.trainer_id
                          where ot.occurrence_id = o.id order by u.name) as "trainers!"
@@ -137,6 +150,7 @@ pub async fn sessions(
         end as DateTime<Utc>,
         filter.category.map(|c| c.0),
         filter.trainer.map(|t| t.0),
+        reader.user.map(|u| u.0),
     )
     .fetch_all(conn)
     .await?;
@@ -154,6 +168,8 @@ pub async fn occurrence(
         r#"select o.id as "id: OccurrenceId", o.event_id as "event_id: EventId", e.title,
                   c.name as "category?", o.starts_at as "starts_at: DateTime<Utc>",
                   o.ends_at as "ends_at: DateTime<Utc>", o.location, o.capacity,
+                  o.confirmed_count, o.waitlisted_count, (select b.status from bookings b where b.occurrence_id = o.id and b.user_id = $3
+                    and b.status in ('confirmed', 'waitlisted')) as "mine: BookingStatus",
                   o.status as "status: OccurrenceStatus", o.series_date as "series_date: NaiveDate",
                   o.cancel_reason, s.slug, e.time_zone, e.description,
                   e.location as event_location, e.capacity as event_capacity, e.duration_minutes,
@@ -172,6 +188,7 @@ pub async fn occurrence(
             where o.id = $1 and o.society_id = $2"#,
         id as OccurrenceId,
         reader.society as SocietyId,
+        reader.user.map(|u| u.0),
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -203,6 +220,14 @@ pub async fn occurrence(
         event_start_time: r.start_time,
         weekly,
         viewer_role: reader.role,
+        booking: crate::bookings::db::session_booking(
+            conn,
+            reader.society,
+            id,
+            reader.user,
+            Utc::now(),
+        )
+        .await?,
     })
 }
 
@@ -231,6 +256,8 @@ pub async fn taught_by(
         r#"select o.id as "id: OccurrenceId", o.event_id as "event_id: EventId", e.title,
                   c.name as "category?", o.starts_at as "starts_at: DateTime<Utc>",
                   o.ends_at as "ends_at: DateTime<Utc>", o.location, o.capacity,
+                  o.confirmed_count, o.waitlisted_count, (select b.status from bookings b where b.occurrence_id = o.id and b.user_id = $1
+                    and b.status in ('confirmed', 'waitlisted')) as "mine: BookingStatus",
                   o.status as "status: OccurrenceStatus", s.slug, s.name as society_name, s.time_zone,
                   array(select u.name from occurrence_trainers t join users u on u.id = t.trainer_id
                          where t.occurrence_id = o.id order by u.name) as "trainers!"

@@ -145,6 +145,15 @@ pub async fn suspend(
     )
     .execute(&mut *conn)
     .await?;
+    // A suspended member cannot come: their spots go to the next people waiting.
+    crate::bookings::db::release_member(
+        &mut *conn,
+        admin.society(),
+        member,
+        admin.user(),
+        chrono::Utc::now(),
+    )
+    .await?;
     record_change(
         conn,
         admin,
@@ -209,6 +218,14 @@ pub async fn remove(
         admin.society(),
         member,
         "This is the society's last admin, who cannot be removed. Make someone else an admin first.",
+    )
+    .await?;
+    crate::bookings::db::release_member(
+        &mut *conn,
+        admin.society(),
+        member,
+        admin.user(),
+        chrono::Utc::now(),
     )
     .await?;
     sqlx::query!(

@@ -183,6 +183,8 @@ pub async fn leave(conn: &mut PgConnection, society: SocietyId, user: UserId) ->
         "You are the society's last admin. Make someone else an admin before you leave.",
     )
     .await?;
+    crate::bookings::db::release_member(&mut *conn, society, user, user, chrono::Utc::now())
+        .await?;
     sqlx::query!(
         "delete from memberships where society_id = $1 and user_id = $2",
         society as SocietyId,

@@ -1,0 +1,221 @@
+//! Reading bookings: where a person stands, their bookings, and the booking part of a
+//! session page.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::PgConnection;
+
+use super::Cutoffs;
+use crate::access::{MembershipRole, MembershipStatus};
+use crate::bookings::{
+    Attendance, Booking, BookingRules, BookingStatus, MyBooking, SessionBooking, Standing,
+};
+use crate::error::{AppError, AppResult};
+use crate::ids::{BookingId, EnrolmentId, EventId, OccurrenceId, SocietyId, UserId};
+use crate::wall::local;
+
+/// Whether `user` may book in `society` at `now`, and if not, why.
+pub async fn standing(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: Option<UserId>,
+    now: DateTime<Utc>,
+) -> AppResult<Standing> {
+    let Some(user) = user else {
+        return Ok(Standing::Visitor);
+    };
+    let row = sqlx::query!(
+        r#"select m.status as "status: MembershipStatus", s.time_zone,
+                  (select max(b.ends_at) from booking_bans b
+                    where b.society_id = $1 and b.user_id = $2 and b.lifted_at is null
+                      and b.starts_at <= $3 and b.ends_at > $3) as "ban_ends: DateTime<Utc>",
+                  (select max(b.strikes) from booking_bans b
+                    where b.society_id = $1 and b.user_id = $2 and b.lifted_at is null
+                      and b.starts_at <= $3 and b.ends_at > $3) as ban_strikes
+             from memberships m join societies s on s.id = m.society_id
+            where m.society_id = $1 and m.user_id = $2"#,
+        society as SocietyId,
+        user as UserId,
+        now as DateTime<Utc>,
+    )
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Standing::NotMember);
+    };
+    Ok(match row.status {
+        MembershipStatus::Pending => Standing::Pending,
+        MembershipStatus::Rejected => Standing::Rejected,
+        MembershipStatus::Suspended => Standing::Suspended,
+        MembershipStatus::Approved => match row.ban_ends {
+            Some(ends) => {
+                let zone: Tz = row.time_zone.parse().unwrap_or(chrono_tz::UTC);
+                Standing::Banned {
+                    until: local(zone, ends),
+                    strikes: row.ban_strikes.unwrap_or(0),
+                }
+            }
+            None => Standing::Member,
+        },
+    })
+}
+
+/// The society's fair-use rules.
+pub async fn rules(conn: &mut PgConnection, society: SocietyId) -> AppResult<BookingRules> {
+    Ok(super::rules_and_zone(conn, society).await?.0)
+}
+
+/// The bookings of `user` in every society: those for sessions still to come (`past` false,
+/// soonest first) or for sessions that have started (`past` true, latest first), with their
+/// state and current waitlist positions.
+pub async fn my_bookings(
+    conn: &mut PgConnection,
+    user: UserId,
+    now: DateTime<Utc>,
+    past: bool,
+    limit: i64,
+) -> AppResult<Vec<MyBooking>> {
+    let rows = sqlx::query!(
+        r#"select b.id as "id: BookingId", b.occurrence_id as "occurrence_id: OccurrenceId",
+                  b.status as "status: BookingStatus", b.enrolment_id as "enrolment: EnrolmentId",
+                  b.late, b.attendance as "attendance: Attendance",
+                  case when b.status = 'waitlisted' then
+                      (select count(*) from bookings w where w.occurrence_id = b.occurrence_id
+                          and w.status = 'waitlisted' and w.queue_number <= b.queue_number) end as position,
+                  s.slug, s.name as society_name, s.time_zone, e.title,
+                  o.starts_at as "starts_at: DateTime<Utc>", o.ends_at as "ends_at: DateTime<Utc>",
+                  o.status = 'cancelled' as "session_cancelled!"
+             from bookings b
+             join occurrences o on o.id = b.occurrence_id
+             join events e on e.id = o.event_id
+             join societies s on s.id = b.society_id
+            where b.user_id = $1
+              and (($3 and o.starts_at <= $2) or (not $3 and o.starts_at > $2 and b.status <> 'cancelled'))
+            order by case when $3 then o.starts_at end desc, o.starts_at, b.id
+            limit $4"#,
+        user as UserId,
+        now as DateTime<Utc>,
+        past,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let zone: Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            MyBooking {
+                booking: Booking {
+                    id: r.id,
+                    occurrence_id: r.occurrence_id,
+                    status: r.status,
+                    waitlist_position: r.position,
+                },
+                society_slug: r.slug,
+                society_name: r.society_name,
+                title: r.title,
+                starts_at: r.starts_at,
+                starts_local: local(zone, r.starts_at),
+                ends_local: local(zone, r.ends_at),
+                session_cancelled: r.session_cancelled,
+                enrolment: r.enrolment,
+                late: r.late,
+                attendance: r.attendance,
+            }
+        })
+        .collect())
+}
+
+/// `user`'s active bookings (spots and waitlist places) for sessions still to come, soonest
+/// first, with current positions: the REST API's list.
+pub async fn upcoming_bookings(
+    conn: &mut PgConnection,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Booking>> {
+    Ok(my_bookings(conn, user, now, false, 500)
+        .await?
+        .into_iter()
+        .map(|b| b.booking)
+        .filter(|b| b.status.is_active())
+        .collect())
+}
+
+/// The booking part of the page of session `id` in `society`, for `user` (or a visitor).
+/// The caller has checked that they may read the society's calendar.
+pub async fn session_booking(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    id: OccurrenceId,
+    user: Option<UserId>,
+    now: DateTime<Utc>,
+) -> AppResult<SessionBooking> {
+    let (rules, zone) = super::rules_and_zone(&mut *conn, society).await?;
+    let r = sqlx::query!(
+        r#"select o.capacity, o.confirmed_count, o.waitlisted_count, o.starts_at as "starts_at: DateTime<Utc>",
+                  o.status = 'cancelled' as "cancelled!", s.slug,
+                  case when e.weekdays is not null then e.id end as "series: EventId",
+                  (select n.id from enrolments n where n.event_id = e.id and n.user_id = $3 and n.ended_at is null)
+                      as "enrolment: EnrolmentId",
+                  (select role from memberships where society_id = $2 and user_id = $3 and status = 'approved')
+                      as "role: MembershipRole",
+                  exists (select 1 from occurrence_trainers where occurrence_id = o.id and trainer_id = $3)
+                      as "teaches!"
+             from occurrences o join events e on e.id = o.event_id join societies s on s.id = o.society_id
+            where o.id = $1 and o.society_id = $2"#,
+        id as OccurrenceId,
+        society as SocietyId,
+        user.map(|u| u.0),
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let mine = match user {
+        Some(user) => {
+            sqlx::query!(
+                r#"select b.id as "id: BookingId", b.status as "status: BookingStatus",
+                          case when b.status = 'waitlisted' then
+                              (select count(*) from bookings w where w.occurrence_id = b.occurrence_id
+                                  and w.status = 'waitlisted' and w.queue_number <= b.queue_number) end as position
+                     from bookings b
+                    where b.occurrence_id = $1 and b.user_id = $2 and b.status <> 'cancelled'
+                    order by b.status in ('confirmed', 'waitlisted') desc, b.created_at desc
+                    limit 1"#,
+                id as OccurrenceId,
+                user as UserId,
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|b| Booking {
+                id: b.id,
+                occurrence_id: id,
+                status: b.status,
+                waitlist_position: b.position,
+            })
+        }
+        None => None,
+    };
+    let cut = Cutoffs::of(&rules, zone, r.starts_at);
+    let closed_reason = if r.cancelled {
+        Some("This session is cancelled.".to_string())
+    } else {
+        cut.closed_reason(zone, now)
+    };
+    Ok(SessionBooking {
+        occurrence_id: id,
+        society_slug: r.slug,
+        capacity: r.capacity,
+        confirmed: r.confirmed_count,
+        waitlisted: r.waitlisted_count,
+        standing: standing(&mut *conn, society, user, now).await?,
+        mine,
+        enrolment: r.enrolment,
+        series: r.series,
+        opens_local: local(zone, cut.opens_at),
+        closes_local: local(zone, cut.closes_at),
+        free_cancel_local: local(zone, cut.free_cancel_until),
+        closed_reason,
+        keeps_roster: (r.teaches && r.role.is_some()) || r.role == Some(MembershipRole::Admin),
+        is_admin: r.role == Some(MembershipRole::Admin),
+    })
+}

@@ -1,0 +1,285 @@
+//! The roster: who keeps it, attendance and no-shows, walk-ins, admin overrides.
+
+use app::access::{MembershipRole, MembershipStatus};
+use app::bookings::db as bookings;
+use app::bookings::{Attendance, BookingStatus};
+use app::error::AppError;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgPool;
+
+use super::*;
+use crate::fx;
+
+async fn mark(
+    pool: &PgPool,
+    club: &Club,
+    keeper: UserId,
+    member: UserId,
+    state: Option<Attendance>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut tx = pool.begin().await.unwrap();
+    let result = async {
+        let k = bookings::roster_keeper(&mut tx, club.society, keeper, club.sessions[0]).await?;
+        bookings::mark_attendance(&mut tx, &k, member, state, now).await
+    }
+    .await;
+    if result.is_ok() {
+        tx.commit().await.unwrap();
+    }
+    result
+}
+
+async fn walk_in(pool: &PgPool, club: &Club, who: &str, now: DateTime<Utc>) -> AppResult<UserId> {
+    let mut tx = pool.begin().await.unwrap();
+    let result = async {
+        let k =
+            bookings::roster_keeper(&mut tx, club.society, club.trainer, club.sessions[0]).await?;
+        bookings::add_walk_in(&mut tx, &k, who, now).await
+    }
+    .await;
+    if result.is_ok() {
+        tx.commit().await.unwrap();
+    }
+    result
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn only_the_sessions_trainers_and_the_admins_keep_its_roster(pool: PgPool) {
+    let club = club(&pool, "keep", 5, 1).await;
+    let session = club.sessions[0];
+    let other_trainer = fx::user(&pool, "other-trainer", false).await;
+    let mut conn = pool.acquire().await.unwrap();
+    fx::put_membership(
+        &mut conn,
+        club.society,
+        other_trainer.id,
+        MembershipRole::Trainer,
+        MembershipStatus::Approved,
+    )
+    .await
+    .unwrap();
+    let m = member(&pool, club.society, "keep-m").await;
+    for (who, allowed) in [
+        (club.trainer, true),
+        (club.admin, true),
+        (other_trainer.id, false),
+        (m, false),
+    ] {
+        let result = bookings::roster_keeper(&mut conn, club.society, who, session).await;
+        assert_eq!(result.is_ok(), allowed, "{who:?}");
+        if !allowed {
+            assert_eq!(result.unwrap_err(), AppError::Forbidden);
+        }
+    }
+    // A session of another society is not found, even for its own admin's ids.
+    let elsewhere = super::club(&pool, "keep-else", 5, 1).await;
+    assert_eq!(
+        bookings::roster_keeper(&mut conn, club.society, club.admin, elsewhere.sessions[0])
+            .await
+            .unwrap_err(),
+        AppError::NotFound
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_no_show_is_a_strike_and_correcting_it_takes_the_strike_back(pool: PgPool) {
+    let club = club(&pool, "attend", 5, 1).await;
+    let session = club.sessions[0];
+    let [a, b] = members(&pool, club.society, "a", 2).await[..] else {
+        unreachable!()
+    };
+    book(&pool, club.society, a, session).await.unwrap();
+    let starts = starts_at(&pool, session).await;
+    let during = starts + Duration::minutes(10);
+    let early = mark(
+        &pool,
+        &club,
+        club.trainer,
+        a,
+        Some(Attendance::Present),
+        starts - Duration::minutes(61),
+    )
+    .await;
+    assert!(matches!(early, Err(AppError::Conflict(_))));
+    mark(
+        &pool,
+        &club,
+        club.trainer,
+        a,
+        Some(Attendance::Absent),
+        during,
+    )
+    .await
+    .unwrap();
+    assert_eq!(fx::count(&pool, "strikes").await, 1);
+    mark(&pool, &club, club.admin, a, Some(Attendance::Late), during)
+        .await
+        .unwrap();
+    assert_eq!(fx::count(&pool, "strikes").await, 0);
+    let stored: Option<Attendance> =
+        sqlx::query_scalar("select attendance from bookings where user_id = $1")
+            .bind(a)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, Some(Attendance::Late));
+    // Someone without a spot has no attendance to mark.
+    assert!(matches!(
+        mark(
+            &pool,
+            &club,
+            club.trainer,
+            b,
+            Some(Attendance::Present),
+            during
+        )
+        .await,
+        Err(AppError::Conflict(_))
+    ));
+    let actions = audit_actions(&pool, club.society).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "attendance.marked").count(),
+        2
+    );
+    assert_eq!(
+        outbox_for(&pool, a).await,
+        [
+            "booking.confirmed",
+            "attendance.marked",
+            "attendance.marked"
+        ]
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_walk_in_joins_a_full_session_without_taking_a_spot(pool: PgPool) {
+    let club = club(&pool, "walk", 1, 1).await;
+    let session = club.sessions[0];
+    let [a, b] = members(&pool, club.society, "w", 2).await[..] else {
+        unreachable!()
+    };
+    book(&pool, club.society, a, session).await.unwrap();
+    book(&pool, club.society, b, session).await.unwrap();
+    let c = member(&pool, club.society, "carla").await;
+    let during = starts_at(&pool, session).await + Duration::minutes(5);
+    assert_eq!(
+        walk_in(&pool, &club, "carla@example.org", during)
+            .await
+            .unwrap(),
+        c
+    );
+    // b was waiting and came anyway: they leave the waitlist as a walk-in.
+    assert_eq!(walk_in(&pool, &club, "W001", during).await.unwrap(), b);
+    assert_eq!(
+        counters(&pool, session).await,
+        (1, 0, 1),
+        "walk-ins take no spot"
+    );
+    let walk_ins: Vec<(UserId, bool, Option<Attendance>)> = sqlx::query_as(
+        "select user_id, walk_in, attendance from bookings where occurrence_id = $1 and walk_in order by user_id",
+    )
+    .bind(session)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(walk_ins.len(), 2);
+    assert!(walk_ins
+        .iter()
+        .all(|(_, w, att)| *w && *att == Some(Attendance::Present)));
+    assert!(matches!(
+        walk_in(&pool, &club, "carla@example.org", during).await,
+        Err(AppError::Conflict(_))
+    ));
+    let stranger = fx::user(&pool, "outsider", false).await;
+    assert!(walk_in(&pool, &club, &stranger.email, during)
+        .await
+        .unwrap_err()
+        .field_message("who")
+        .is_some());
+    let mut conn = pool.acquire().await.unwrap();
+    let keeper = bookings::roster_keeper(&mut conn, club.society, club.trainer, session)
+        .await
+        .unwrap();
+    let roster = bookings::roster(&mut conn, &keeper, during).await.unwrap();
+    assert_eq!(roster.confirmed.len(), 3);
+    assert_eq!(roster.confirmed.iter().filter(|e| e.walk_in).count(), 2);
+    assert!(roster.waitlist.is_empty());
+    assert!(roster.attendance_open);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_admin_adds_and_removes_bookings_with_a_reason_and_no_strike(pool: PgPool) {
+    let club = club(&pool, "override", 1, 1).await;
+    let session = club.sessions[0];
+    set_rules(&pool, club.society, |r| r.opens_days = 1).await;
+    let [a, b] = members(&pool, club.society, "o", 2).await[..] else {
+        unreachable!()
+    };
+    // Booking is not open yet for members; the admin may still book them.
+    assert!(matches!(
+        book(&pool, club.society, a, session).await,
+        Err(AppError::Conflict(_))
+    ));
+    let missing_reason = as_admin(&pool, &club, |c, admin| {
+        Box::pin(bookings::add_for(c, admin, session, a, " ", Utc::now()))
+    })
+    .await;
+    assert!(missing_reason
+        .unwrap_err()
+        .field_message("reason")
+        .is_some());
+    let added = as_admin(&pool, &club, |c, admin| {
+        Box::pin(bookings::add_for(
+            c,
+            admin,
+            session,
+            a,
+            "Coach's pick",
+            Utc::now(),
+        ))
+    })
+    .await
+    .unwrap();
+    assert_eq!(added.status, BookingStatus::Confirmed);
+    let second = as_admin(&pool, &club, |c, admin| {
+        Box::pin(bookings::add_for(
+            c,
+            admin,
+            session,
+            b,
+            "Reserve",
+            Utc::now(),
+        ))
+    })
+    .await
+    .unwrap();
+    assert_eq!(second.waitlist_position, Some(1), "capacity still holds");
+    // Removing late is no strike for the member; the next person moves up.
+    let late = starts_at(&pool, session).await - Duration::hours(1);
+    as_admin(&pool, &club, |c, admin| {
+        Box::pin(bookings::remove(c, admin, added.id, "Injured", late))
+    })
+    .await
+    .unwrap();
+    assert_eq!(fx::count(&pool, "strikes").await, 0);
+    assert_eq!(state(&pool, session).await, (vec![b], vec![]));
+    let actions = audit_actions(&pool, club.society).await;
+    for action in ["booking.added", "booking.removed", "booking.promoted"] {
+        assert!(actions.contains(&action.to_string()), "{action}");
+    }
+    // A plain member's proof cannot be had for this; another society's booking is not found.
+    let elsewhere = super::club(&pool, "override-else", 5, 1).await;
+    let x = member(&pool, elsewhere.society, "x").await;
+    let theirs = book(&pool, elsewhere.society, x, elsewhere.sessions[0])
+        .await
+        .unwrap();
+    assert_eq!(
+        as_admin(&pool, &club, |c, admin| {
+            Box::pin(bookings::remove(c, admin, theirs.id, "No", Utc::now()))
+        })
+        .await
+        .unwrap_err(),
+        AppError::NotFound
+    );
+}
