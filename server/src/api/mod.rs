@@ -17,6 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::oidc::Oidc;
 
+mod bookings;
 mod caller;
 mod events;
 mod problem;
@@ -63,12 +64,13 @@ impl Modify for BearerAuth {
     info(
         title = "Roster API",
         version = "1",
-        description = "Societies, memberships and events of a Roster installation. Errors are RFC 9457 problem details with the messages people see in the app."
+        description = "Societies, memberships, events and bookings of a Roster installation. Errors are RFC 9457 problem details with the messages people see in the app."
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "societies", description = "Societies, asking to join, deciding requests"),
         (name = "events", description = "Events and their sessions (occurrences)"),
+        (name = "bookings", description = "Spots and waitlist places in sessions, rosters and attendance"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +85,10 @@ pub fn openapi_and_router(state: ApiState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(events::create_event))
         .routes(routes!(events::list_occurrences))
         .routes(routes!(events::cancel_occurrence))
+        .routes(routes!(bookings::create_booking, bookings::list_bookings))
+        .routes(routes!(bookings::cancel_booking))
+        .routes(routes!(bookings::get_roster))
+        .routes(routes!(bookings::put_attendance))
         .with_state(state)
         .split_for_parts()
 }

@@ -24,13 +24,13 @@ async fn snapshot(pool: &PgPool) -> String {
     rows.join("\n")
 }
 
-fn future_date(days: i64) -> String {
+pub fn future_date(days: i64) -> String {
     (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
 }
 
 /// Sets up a weekly series of four Tuesday-and-Thursday sessions in harbour, taught by
 /// `trainer`; returns (event id, occurrence ids).
-async fn weekly_series(admin: &TestApp, trainer: &str) -> (String, Vec<String>) {
+pub async fn weekly_series(admin: &TestApp, trainer: &str) -> (String, Vec<String>) {
     let start = future_date(7);
     let response = admin
         .call(

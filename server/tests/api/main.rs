@@ -4,11 +4,13 @@
 mod auth_email;
 mod auth_oidc;
 mod basics;
+mod bookings;
 mod events;
 mod feeds;
 mod management;
 mod members;
 mod rest;
+mod rest_bookings;
 mod societies;
 
 use std::net::SocketAddr;

@@ -15,7 +15,7 @@ const EXTRA_SECRET: &str = "extra-client-secret";
 
 /// An access token for `username` from the realm, as `client` gets it (authorization code
 /// flow with PKCE, like a phone app).
-async fn access_token(
+pub async fn access_token(
     app: &TestApp,
     client: &str,
     secret: &str,
@@ -87,13 +87,13 @@ async fn token_response(
     response.json().await.unwrap()
 }
 
-struct Api<'a> {
-    app: &'a TestApp,
-    token: Option<String>,
+pub struct Api<'a> {
+    pub app: &'a TestApp,
+    pub token: Option<String>,
 }
 
 impl Api<'_> {
-    async fn send(
+    pub async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -124,17 +124,25 @@ impl Api<'_> {
         }
         (status, value, headers)
     }
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, v, _) = self.send(reqwest::Method::GET, path, None).await;
         (s, v)
     }
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let (s, v, _) = self.send(reqwest::Method::POST, path, Some(body)).await;
+        (s, v)
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self.send(reqwest::Method::PUT, path, Some(body)).await;
+        (s, v)
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self.send(reqwest::Method::DELETE, path, None).await;
         (s, v)
     }
 }
 
-fn bearer<'a>(app: &'a TestApp, token: &str) -> Api<'a> {
+pub fn bearer<'a>(app: &'a TestApp, token: &str) -> Api<'a> {
     Api {
         app,
         token: Some(token.to_string()),
@@ -226,6 +234,38 @@ async fn only_valid_realm_tokens_for_roster_or_a_listed_client_are_accepted(pool
             .get("/api/v1/societies/token-club/requests")
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} token: {problem}");
+        // The booking endpoints check the token the same way.
+        let some = uuid::Uuid::new_v4();
+        for (method, path, body) in [
+            (reqwest::Method::GET, "/api/v1/bookings".to_string(), None),
+            (
+                reqwest::Method::POST,
+                "/api/v1/bookings".to_string(),
+                Some(json!({ "occurrence_id": some })),
+            ),
+            (
+                reqwest::Method::DELETE,
+                format!("/api/v1/bookings/{some}"),
+                None,
+            ),
+            (
+                reqwest::Method::GET,
+                format!("/api/v1/occurrences/{some}/roster"),
+                None,
+            ),
+            (
+                reqwest::Method::PUT,
+                format!("/api/v1/occurrences/{some}/attendance/{some}"),
+                Some(json!({ "state": "present" })),
+            ),
+        ] {
+            let (status, problem, _) = bearer(&app, token).send(method, &path, body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{what} token on {path}: {problem}"
+            );
+        }
     }
     let (status, _, _) = Api {
         app: &app,
@@ -538,6 +578,10 @@ async fn the_openapi_document_describes_every_endpoint_and_schemathesis_finds_no
         "/api/v1/societies/{slug}/events",
         "/api/v1/societies/{slug}/occurrences",
         "/api/v1/occurrences/{id}/cancel",
+        "/api/v1/bookings",
+        "/api/v1/bookings/{id}",
+        "/api/v1/occurrences/{id}/roster",
+        "/api/v1/occurrences/{id}/attendance/{user_id}",
     ] {
         assert!(
             paths.iter().any(|p| *p == path),

@@ -134,6 +134,7 @@ pub async fn remove(
     }
     sqlx::query!(
         "update bookings set status = 'cancelled', queue_number = null, cancelled_at = $2,
+                attendance = null, attendance_at = null, attendance_by = null,
                 cancelled_by = $3, reason = $4
           where id = $1",
         id as BookingId,
@@ -352,6 +353,7 @@ pub async fn release_member(
         let session = lock_session(&mut *conn, society, booking.occurrence).await?;
         sqlx::query!(
             "update bookings set status = 'cancelled', queue_number = null, cancelled_at = $2,
+                attendance = null, attendance_at = null, attendance_by = null,
                     cancelled_by = $3, reason = 'No longer a member of the society.'
               where id = $1",
             booking.id as BookingId,

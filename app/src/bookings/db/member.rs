@@ -282,7 +282,8 @@ pub(crate) async fn give_up(
         GiveUp::Excuse => BookingStatus::Excused,
     };
     sqlx::query!(
-        "update bookings set status = $2, queue_number = null, cancelled_at = $3, cancelled_by = $4, late = $5
+        "update bookings set status = $2, queue_number = null, cancelled_at = $3, cancelled_by = $4, late = $5,
+                attendance = null, attendance_at = null, attendance_by = null
           where id = $1",
         id as BookingId,
         status as BookingStatus,

@@ -283,3 +283,37 @@ async fn an_admin_adds_and_removes_bookings_with_a_reason_and_no_strike(pool: Pg
         AppError::NotFound
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_spot_with_attendance_taken_can_still_be_given_up_before_the_start(pool: PgPool) {
+    let club = club(&pool, "ticked", 1, 1).await;
+    let session = club.sessions[0];
+    let [a, b] = members(&pool, club.society, "k", 2).await[..] else {
+        unreachable!()
+    };
+    let booked = book(&pool, club.society, a, session).await.unwrap();
+    book(&pool, club.society, b, session).await.unwrap();
+    let starts = starts_at(&pool, session).await;
+    let before = starts - Duration::minutes(30);
+    mark(
+        &pool,
+        &club,
+        club.trainer,
+        a,
+        Some(Attendance::Present),
+        before,
+    )
+    .await
+    .unwrap();
+    // Closing is at the start by default, so the next person still moves up.
+    let cancelled = cancel_at(&pool, a, booked.id, before).await.unwrap();
+    assert!(cancelled.late);
+    let attendance: Option<Attendance> =
+        sqlx::query_scalar("select attendance from bookings where id = $1")
+            .bind(booked.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attendance, None, "a cancelled booking has no attendance");
+    assert_eq!(state(&pool, session).await, (vec![b], vec![]));
+}

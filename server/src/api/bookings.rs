@@ -1,0 +1,355 @@
+//! `/api/v1/bookings` and a session's roster: booking a spot (or a waitlist place), the
+//! caller's bookings, cancelling, and attendance. A retried `POST /bookings` with the same
+//! `Idempotency-Key` gets the first answer again and books nothing twice.
+
+use app::bookings::{db as bookings, Attendance, Booking, RosterEntry};
+use app::ids::{BookingId, OccurrenceId, UserId};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::caller::Caller;
+use super::problem::{ApiJson, Problem};
+use super::{parse_id, ApiState};
+
+/// A booking to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBookingBody {
+    /// The session (occurrence) to book.
+    pub occurrence_id: uuid::Uuid,
+}
+
+/// A booking: a spot (`confirmed`) or a waitlist place (`waitlisted`, with its 1-based
+/// position).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BookingBody {
+    pub id: uuid::Uuid,
+    pub occurrence_id: uuid::Uuid,
+    /// `confirmed` or `waitlisted` (`excused`: an enrolled member's absence).
+    #[schema(example = "confirmed")]
+    pub status: String,
+    pub waitlist_position: Option<i64>,
+}
+
+impl From<Booking> for BookingBody {
+    fn from(b: Booking) -> Self {
+        Self {
+            id: b.id.0,
+            occurrence_id: b.occurrence_id.0,
+            status: b.status.as_str().to_string(),
+            waitlist_position: b.waitlist_position,
+        }
+    }
+}
+
+/// What cancelling did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelledBody {
+    pub id: uuid::Uuid,
+    #[schema(example = "cancelled")]
+    pub status: String,
+    /// After free cancellation ended: it counts as a strike.
+    pub late: bool,
+}
+
+/// The `Idempotency-Key` header, when given: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            Problem::invalid(
+                "Idempotency-Key",
+                "An Idempotency-Key is 1 to 255 visible ASCII characters, such as a UUID.",
+            )
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+/// Claims `key` for this request in the caller's transaction. `Some(answer)` when the key was
+/// used before (the first answer, to send again); `None` when this request is the first (then
+/// `remember` must store its answer in the same transaction). A request still running with the
+/// same key makes this wait until it ends.
+async fn claim_key(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+    key: &str,
+    request: &str,
+) -> Result<Option<(StatusCode, serde_json::Value)>, Problem> {
+    let claimed = sqlx::query(
+        "insert into idempotency_keys (user_id, key, request, status, response)
+         values ($1, $2, $3, 0, 'null') on conflict on constraint idempotency_keys_pkey do nothing",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(request)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if claimed {
+        return Ok(None);
+    }
+    let (first, status, response): (String, i16, serde_json::Value) = sqlx::query_as(
+        "select request, status, response from idempotency_keys where user_id = $1 and key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    if first != request {
+        return Err(Problem::invalid(
+            "Idempotency-Key",
+            "This Idempotency-Key was used for a different request; use a new key for a new request.",
+        ));
+    }
+    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+    Ok(Some((status, response)))
+}
+
+/// Stores the answer to the request that claimed `key`.
+async fn remember(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+    key: &str,
+    status: StatusCode,
+    response: &serde_json::Value,
+) -> Result<(), Problem> {
+    sqlx::query(
+        "update idempotency_keys set status = $3, response = $4 where user_id = $1 and key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(status.as_u16() as i16)
+    .bind(response)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Approved members: books a spot in a session, or the next waitlist place when it is full
+/// (that is not an error).
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings",
+    request_body = NewBookingBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Send the same key when retrying: the first answer comes back and nothing is booked twice.")),
+    responses(
+        (status = 201, description = "Booked: a spot, or a waitlist place", body = BookingBody),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the session's society", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Booking is closed, already booked, over a limit, banned, or not approved", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is wrong", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_booking(
+    State(state): State<ApiState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewBookingBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    let key = idempotency_key(&headers)?;
+    let occurrence = OccurrenceId(body.occurrence_id);
+    let now = Utc::now();
+    let mut tx = state.app.pool.begin().await?;
+    if let Some(key) = &key {
+        let request = format!("POST /api/v1/bookings {}", body.occurrence_id);
+        if let Some((status, answer)) = claim_key(&mut tx, me.id, key, &request).await? {
+            return Ok((status, Json(answer)));
+        }
+    }
+    let society = app::events::db::society_of(&mut tx, occurrence).await?;
+    let booker = bookings::lock_booker(&mut tx, society, me.id, now).await?;
+    let booking = bookings::book(&mut tx, &booker, occurrence, now).await?;
+    let answer = serde_json::to_value(BookingBody::from(booking)).unwrap_or_default();
+    if let Some(key) = &key {
+        remember(&mut tx, me.id, key, StatusCode::CREATED, &answer).await?;
+    }
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// The caller's bookings for sessions still to come (spots and waitlist places, positions as
+/// they are now), soonest first.
+#[utoipa::path(get, path = "/api/v1/bookings", tag = "bookings",
+    responses(
+        (status = 200, description = "The caller's upcoming bookings", body = [BookingBody]),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_bookings(
+    State(state): State<ApiState>,
+    Caller(me): Caller,
+) -> Result<Json<Vec<BookingBody>>, Problem> {
+    let mut conn = state.app.pool.acquire().await?;
+    let list = bookings::upcoming_bookings(&mut conn, me.id, Utc::now()).await?;
+    Ok(Json(list.into_iter().map(BookingBody::from).collect()))
+}
+
+/// The booking's owner: cancels it. A spot given up after free cancellation is `late` (a
+/// strike); the next person waiting gets it.
+#[utoipa::path(delete, path = "/api/v1/bookings/{id}", tag = "bookings",
+    params(("id" = String, Path, description = "The booking's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = CancelledBody),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already cancelled, or the session has started", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn cancel_booking(
+    State(state): State<ApiState>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CancelledBody>, Problem> {
+    let id = BookingId(parse_id(&id)?);
+    let mut tx = state.app.pool.begin().await?;
+    let cancelled = bookings::cancel(&mut tx, me.id, id, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(Json(CancelledBody {
+        id: cancelled.id.0,
+        status: cancelled.status.as_str().to_string(),
+        late: cancelled.late,
+    }))
+}
+
+/// One person on a roster.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RosterEntryBody {
+    pub booking_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub name: String,
+    /// Added at the session without a spot.
+    pub walk_in: bool,
+    /// Part of a term enrolment.
+    pub enrolled: bool,
+    /// `present`, `late`, `absent` (a no-show), or null when not taken yet.
+    pub attendance: Option<String>,
+    /// 1-based, for the waitlist.
+    pub waitlist_position: Option<i64>,
+    pub note: String,
+}
+
+impl From<RosterEntry> for RosterEntryBody {
+    fn from(e: RosterEntry) -> Self {
+        Self {
+            booking_id: e.booking_id.0,
+            user_id: e.user_id.0,
+            name: e.name,
+            walk_in: e.walk_in,
+            enrolled: e.enrolled,
+            attendance: e.attendance.map(|a| a.as_str().to_string()),
+            waitlist_position: e.waitlist_position,
+            note: e.note,
+        }
+    }
+}
+
+/// A session's roster.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RosterBody {
+    pub occurrence_id: uuid::Uuid,
+    pub capacity: i32,
+    pub confirmed: Vec<RosterEntryBody>,
+    pub waitlist: Vec<RosterEntryBody>,
+    /// Enrolled members who said they will not come to this one.
+    pub excused: Vec<RosterEntryBody>,
+    /// Whether attendance can be taken now (from an hour before the start).
+    pub attendance_open: bool,
+}
+
+/// The session's trainers and the society's admins: who is coming, the waitlist in order,
+/// and attendance.
+#[utoipa::path(get, path = "/api/v1/occurrences/{id}/roster", tag = "bookings",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The roster", body = RosterBody),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a trainer of the session nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_roster(
+    State(state): State<ApiState>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RosterBody>, Problem> {
+    let id = OccurrenceId(parse_id(&id)?);
+    let mut conn = state.app.pool.acquire().await?;
+    let society = app::events::db::society_of(&mut conn, id).await?;
+    let keeper = bookings::roster_keeper(&mut conn, society, me.id, id).await?;
+    let roster = bookings::roster(&mut conn, &keeper, Utc::now()).await?;
+    let list = |v: Vec<RosterEntry>| v.into_iter().map(RosterEntryBody::from).collect();
+    Ok(Json(RosterBody {
+        occurrence_id: id.0,
+        capacity: roster.capacity,
+        confirmed: list(roster.confirmed),
+        waitlist: list(roster.waitlist),
+        excused: list(roster.excused),
+        attendance_open: roster.attendance_open,
+    }))
+}
+
+/// Attendance to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceBody {
+    /// `present`, `late`, `absent` (a no-show: a strike), or null to clear it.
+    #[schema(example = "present")]
+    pub state: Option<String>,
+}
+
+/// Recorded attendance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendanceAnswer {
+    pub user_id: uuid::Uuid,
+    pub state: Option<String>,
+}
+
+/// The session's trainers and the society's admins: records one person's attendance.
+#[utoipa::path(put, path = "/api/v1/occurrences/{id}/attendance/{user_id}", tag = "bookings",
+    params(("id" = String, Path, description = "The session's id"),
+           ("user_id" = String, Path, description = "The person with a spot")),
+    request_body = AttendanceBody,
+    responses(
+        (status = 200, description = "Recorded", body = AttendanceAnswer),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a trainer of the session nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too early, cancelled, or the person has no spot", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a state", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn put_attendance(
+    State(state): State<ApiState>,
+    Caller(me): Caller,
+    Path((id, user)): Path<(String, String)>,
+    ApiJson(body): ApiJson<AttendanceBody>,
+) -> Result<Json<AttendanceAnswer>, Problem> {
+    let id = OccurrenceId(parse_id(&id)?);
+    let member = UserId(parse_id(&user)?);
+    let attendance = match body.state.as_deref() {
+        None => None,
+        Some(text) => Some(Attendance::parse(text).ok_or_else(|| {
+            Problem::invalid("state", "Give `present`, `late`, `absent` or null.")
+        })?),
+    };
+    let mut tx = state.app.pool.begin().await?;
+    let society = app::events::db::society_of(&mut tx, id).await?;
+    let keeper = bookings::roster_keeper(&mut tx, society, me.id, id).await?;
+    bookings::mark_attendance(&mut tx, &keeper, member, attendance, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(Json(AttendanceAnswer {
+        user_id: member.0,
+        state: attendance.map(|a| a.as_str().to_string()),
+    }))
+}
