@@ -1,5 +1,7 @@
-//! Demo data for a newcomer's first run: one society with an admin, trainers and members, and
-//! a realistic week of sessions (several weekly series with trainers, one session cancelled).
+//! Demo data for a newcomer's first run: one society with an admin, trainers and members, a
+//! realistic week of sessions (several weekly series with trainers, one session cancelled) and
+//! its bookings (a full session with a waitlist, a term enrolment, last week's session with
+//! attendance and a no-show's strike).
 //! Loading is idempotent: running it again changes nothing.
 
 use app::access::{require_platform_admin, MembershipRole, MembershipStatus};
@@ -200,6 +202,7 @@ async fn load_week(
         ),
     ];
     let mut beginners = Vec::new();
+    let mut beginners_event = None;
     for (title, description, category, capacity, minutes, days, start, trainers) in plan {
         let created = db::create(
             &mut *conn,
@@ -226,6 +229,7 @@ async fn load_week(
         .await?;
         if beginners.is_empty() {
             beginners = created.occurrence_ids;
+            beginners_event = Some(created.id);
         }
     }
     db::create(
@@ -257,5 +261,87 @@ async fn load_week(
         )
         .await?;
     }
+    let one_off = |title: &str, date, start, capacity| NewEvent {
+        details: EventDetails {
+            title: title.into(),
+            description: String::new(),
+            location: "Boathouse".into(),
+            capacity,
+            duration_minutes: 90,
+            category: Some(categories[0]),
+            trainers: vec![tara],
+        },
+        start_date: date,
+        start_time: start,
+        weekly: None,
+    };
+    let taster = db::create(
+        &mut *conn,
+        &admin,
+        one_off(
+            "Coastal rowing taster",
+            today + Duration::days(3),
+            at(10, 0),
+            2,
+        ),
+    )
+    .await?;
+    let last_week = db::create(
+        &mut *conn,
+        &admin,
+        one_off("Ergo test", today - Duration::days(7), at(18, 0), 10),
+    )
+    .await?;
+    drop(admin);
+    load_bookings(
+        &mut *conn,
+        society,
+        users,
+        &taster,
+        &last_week,
+        beginners_event,
+    )
+    .await
+}
+
+/// Max and Jo have the taster's two spots and Sam waits for one; Max is enrolled in the
+/// beginners' term; at last week's ergo test Max was present and Jo did not come (a strike).
+/// Made through the booking rules, at the times people would have acted.
+async fn load_bookings(
+    conn: &mut sqlx::PgConnection,
+    society: app::ids::SocietyId,
+    users: &[app::access::CurrentUser],
+    taster: &app::events::CreatedEvent,
+    last_week: &app::events::CreatedEvent,
+    beginners: Option<app::ids::EventId>,
+) -> Result<(), AppError> {
+    use app::bookings::{db, Attendance};
+    use chrono::Duration;
+
+    let (tara, max, jo, sam) = (users[1].id, users[2].id, users[4].id, users[5].id);
+    let now = chrono::Utc::now();
+    for (who, session) in [(max, taster), (jo, taster), (sam, taster)] {
+        let booker = db::lock_booker(&mut *conn, society, who, now).await?;
+        db::book(&mut *conn, &booker, session.occurrence_ids[0], now).await?;
+    }
+    if let Some(event) = beginners {
+        let booker = db::lock_booker(&mut *conn, society, max, now).await?;
+        db::enrol(&mut *conn, &booker, event, None, now).await?;
+    }
+    let past = last_week.occurrence_ids[0];
+    let starts: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select starts_at from occurrences where id = $1")
+            .bind(past)
+            .fetch_one(&mut *conn)
+            .await?;
+    let booked_then = starts - Duration::days(2);
+    for who in [max, jo] {
+        let booker = db::lock_booker(&mut *conn, society, who, booked_then).await?;
+        db::book(&mut *conn, &booker, past, booked_then).await?;
+    }
+    let keeper = db::roster_keeper(&mut *conn, society, tara, past).await?;
+    let taken = starts + Duration::minutes(15);
+    db::mark_attendance(&mut *conn, &keeper, max, Some(Attendance::Present), taken).await?;
+    db::mark_attendance(&mut *conn, &keeper, jo, Some(Attendance::Absent), taken).await?;
     Ok(())
 }

@@ -125,3 +125,25 @@ async fn responses_are_compressed_when_the_browser_accepts_it(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_demo_society_has_bookings_a_waitlist_a_strike_and_attendance_once(pool: PgPool) {
+    server::demo::load(&pool).await.unwrap();
+    server::demo::load(&pool).await.unwrap();
+    let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from bookings where status = 'confirmed'),
+                (select count(*) from bookings where status = 'waitlisted'),
+                (select count(*) from strikes where reason = 'no_show'),
+                (select count(*) from bookings where attendance is not null),
+                (select count(*) from enrolments)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (confirmed, waitlisted, strikes, attended, enrolments) = counts;
+    assert_eq!((waitlisted, strikes, attended, enrolments), (1, 1, 2, 1));
+    assert!(
+        confirmed >= 4 + 10,
+        "the taster, last week's session and a term: {confirmed}"
+    );
+}
