@@ -9,7 +9,7 @@ use leptos_router::{path, SsrMode};
 use crate::access::{provide_user, use_user, CurrentUser};
 use crate::audit::AuditLogPage;
 use crate::auth::{EmailSignInPage, SignInPage};
-use crate::bookings::{BookingRulesPanel, MyBookingsPage};
+use crate::bookings::{BookingRulesPanel, MyBookingsPage, ReportsPage};
 use crate::error::AppError;
 use crate::events::{CalendarPage, CategoriesPanel, MySessionsPage, NewEventPage, OccurrencePage};
 use crate::invitations::{InvitationPage, InvitationsPage};
@@ -71,6 +71,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("events/new") view=NewEventPage ssr=SsrMode::Async/>
                         <Route path=path!("settings") view=SocietySettings ssr=SsrMode::Async/>
                         <Route path=path!("audit") view=AuditLogPage ssr=SsrMode::Async/>
+                        <Route path=path!("reports") view=ReportsPage ssr=SsrMode::Async/>
                     </ParentRoute>
                 </Routes>
             </main>

@@ -309,3 +309,18 @@ pub fn when_text(start: chrono::NaiveDateTime, end: chrono::NaiveDateTime) -> St
         end.format(end_format)
     )
 }
+
+/// "3 spots left", "Full · 2 waiting": a session's spots as pages show them (and as the live
+/// counts update them).
+pub fn spots_text(capacity: i32, confirmed: i32, waitlisted: i32) -> String {
+    let left = (capacity - confirmed).max(0);
+    let mut text = if left == 0 {
+        "Full".to_string()
+    } else {
+        format!("{} left", plural(left as u32, "spot"))
+    };
+    if waitlisted > 0 {
+        text.push_str(&format!(" · {waitlisted} waiting"));
+    }
+    text
+}

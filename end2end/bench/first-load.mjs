@@ -96,6 +96,7 @@ const pages = [
   ['session page', `/s/${slug}/sessions/${session}`, state],
   ['new event', `/s/${slug}/events/new`, state],
   ['my sessions', '/my-sessions', state],
+  ['my bookings', '/my-bookings', state],
   ['/me', '/me', state],
 ];
 

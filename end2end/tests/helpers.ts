@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test';
+import { expect, type Browser, type Page } from '@playwright/test';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -57,4 +57,50 @@ export function linkIn(mail: string): string {
   const match = mail.match(/https?:\/\/\S+/);
   if (!match) throw new Error(`no link in:\n${mail}`);
   return match[0];
+}
+
+/** YYYY-MM-DD of today + `days` (the browser's and the server's zone are both UTC here). */
+export function isoDate(days: number): string {
+  const d = new Date();
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Signs `username` in (in a browser context of its own) and joins the open society `slug`. */
+export async function joinSociety(browser: Browser, username: string, slug: string, viewport?: { width: number; height: number }): Promise<Page> {
+  const page = await (await browser.newContext(viewport ? { viewport } : {})).newPage();
+  await signIn(page, username, `${username}-pass`, `/s/${slug}`);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Ask to join' }).click();
+  await expect(page.getByTestId('membership-status')).toContainText('You are a member');
+  return page;
+}
+
+/** As a platform admin: creates a society in UTC that anyone signed in joins at once. */
+export async function openSociety(admin: Page, prefix: string): Promise<string> {
+  await admin.goto('/societies/new');
+  await hydrated(admin);
+  const name = unique(prefix);
+  await admin.getByLabel('Name').pressSequentially(name);
+  await admin.getByLabel('Time zone').fill('UTC');
+  await admin.getByRole('button', { name: 'Create society' }).click();
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  await expect(admin).toHaveURL(new RegExp(`/s/${slug}$`));
+  await admin.goto(`/s/${slug}/settings`);
+  await hydrated(admin);
+  await admin.getByLabel('Open: anyone signed in joins at once').check();
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await expect(admin.getByTestId('saved')).toBeVisible();
+  return slug;
+}
+
+/** As the society's admin: makes the member called `name` a trainer. */
+export async function makeTrainer(admin: Page, slug: string, name: string) {
+  await admin.goto(`/s/${slug}/members`);
+  await hydrated(admin);
+  await admin.getByLabel(`Manage ${name}`).click();
+  const row = admin.getByRole('row', { name: new RegExp(name) });
+  await row.getByLabel('Role').selectOption('trainer');
+  await row.getByRole('button', { name: 'Change role' }).click();
+  await expect(admin.getByRole('row', { name: new RegExp(name) }).getByTestId('member-role')).toHaveText('Trainer');
 }

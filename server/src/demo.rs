@@ -292,7 +292,6 @@ async fn load_week(
         one_off("Ergo test", today - Duration::days(7), at(18, 0), 10),
     )
     .await?;
-    drop(admin);
     load_bookings(
         &mut *conn,
         society,

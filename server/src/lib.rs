@@ -5,7 +5,9 @@ pub mod auth_routes;
 pub mod config;
 pub mod csrf;
 pub mod demo;
+pub mod exports;
 pub mod feeds;
+pub mod live;
 pub mod oidc;
 pub mod telemetry;
 
@@ -216,6 +218,8 @@ pub async fn build(
         .nest("/pkg", pkg_files(&leptos_options))
         .merge(auth_routes::routes(auth_state))
         .merge(feeds::routes(state.clone()))
+        .merge(exports::routes(state.clone()))
+        .merge(live::routes(state.clone(), live::Live::start(pool.clone())))
         .merge(api::routes(api_state))
         .layer(axum::middleware::from_fn_with_state(
             origin,

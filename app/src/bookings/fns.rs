@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{BanEntry, Booking, BookingRules, Cancellation, Enrolment, MyBooking, Roster};
+use super::{BanEntry, Booking, BookingRules, Cancellation, Enrolment, MyBooking, Report, Roster};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::ids::{BookingId, EnrolmentId, EventId, OccurrenceId, UserId};
@@ -120,10 +120,7 @@ pub async fn enrol_in_series(
     let event = EventId(parse_id(&event)?);
     let until = match until.trim() {
         "" => None,
-        text => Some(
-            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map_err(|_| AppError::invalid("until", "Enter a date like 2026-12-24."))?,
-        ),
+        text => Some(parse_day("until", text)?),
     };
     let (me, state, society) = crate::access::caller_in(&slug).await?;
     let mut tx = state.pool.begin().await?;
@@ -374,4 +371,36 @@ pub async fn lift_booking_ban(slug: String, user: String) -> Result<(), AppError
     tx.commit().await?;
     crate::ui::flash(crate::ui::Flash::notice("ban-lifted", "Ban lifted."));
     Ok(())
+}
+
+/// A date from a form or address (`YYYY-MM-DD`), or a message naming the field.
+#[cfg(feature = "ssr")]
+pub fn parse_day(field: &str, text: &str) -> Result<chrono::NaiveDate, AppError> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1900..=2200).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(|| AppError::invalid(field, "Enter a date like 2026-12-24."))
+}
+
+/// Society admins: fill and no-show rates per event and per member from `from` through `to`
+/// (the last 30 days when left empty).
+#[server(endpoint = "booking_report")]
+pub async fn get_report(
+    slug: String,
+    #[server(default)] from: String,
+    #[server(default)] to: String,
+) -> Result<Report, AppError> {
+    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let mut conn = state.pool.acquire().await?;
+    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    let today = chrono::Utc::now().date_naive();
+    let to = match to.trim() {
+        "" => today,
+        text => parse_day("to", text)?,
+    };
+    let from = match from.trim() {
+        "" => to - chrono::Duration::days(29),
+        text => parse_day("from", text)?,
+    };
+    db::report(&mut conn, &admin, from, to).await
 }

@@ -13,10 +13,12 @@ use crate::ids::{BookingId, EnrolmentId, EventId, OccurrenceId, UserId};
 #[cfg(feature = "ssr")]
 pub mod db;
 mod fns;
+mod live;
 mod views;
 
 pub use fns::*;
-pub use views::{BookingPanel, BookingRulesPanel, MyBookingsPage, RosterPanel};
+pub use live::LiveSpots;
+pub use views::{BookingPanel, BookingRulesPanel, MyBookingsPage, ReportsPage, RosterPanel};
 
 /// Longest trainer's note on a booking.
 pub const MAX_NOTE_LEN: usize = 500;
@@ -331,6 +333,68 @@ pub struct BanEntry {
     pub name: String,
     pub until_local: NaiveDateTime,
     pub strikes: i32,
+}
+
+/// One event's sessions over a report's range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventStats {
+    pub event_id: EventId,
+    pub title: String,
+    pub sessions: i64,
+    /// Spots offered, spots booked (walk-ins apart).
+    pub capacity: i64,
+    pub booked: i64,
+    pub walk_ins: i64,
+    /// Marked present or late; marked absent (no-shows).
+    pub attended: i64,
+    pub no_shows: i64,
+    /// Booked ÷ spots.
+    pub fill_rate: Option<f64>,
+    /// No-shows ÷ attendance taken.
+    pub no_show_rate: Option<f64>,
+}
+
+/// One member's bookings over a report's range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberStats {
+    pub user_id: UserId,
+    pub name: String,
+    pub email: String,
+    pub booked: i64,
+    pub attended: i64,
+    pub no_shows: i64,
+    pub late_cancellations: i64,
+    pub no_show_rate: Option<f64>,
+}
+
+/// Fill and no-show rates of a society's sessions from `from` through `to` (local dates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub events: Vec<EventStats>,
+    pub members: Vec<MemberStats>,
+}
+
+/// One booking of a session, as the attendance CSV lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttendanceLine {
+    pub starts_local: NaiveDateTime,
+    pub title: String,
+    pub name: String,
+    pub email: String,
+    pub status: BookingStatus,
+    pub walk_in: bool,
+    pub late: bool,
+    pub enrolled: bool,
+    pub attendance: Option<Attendance>,
+    pub note: String,
+}
+
+/// A rate as a percentage ("87%"), or a dash when there is nothing to divide.
+pub fn percent(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{:.0}%", r * 100.0))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// A form's whole number, or a message naming the field.

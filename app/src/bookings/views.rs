@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
+use super::LiveSpots;
 use super::{
     get_booking_settings, get_my_bookings, get_roster, AddBooking, AddWalkIn, Attendance,
     BookSession, BookingRules, BookingStatus, CancelBooking, EndEnrolment, EnrolInSeries,
@@ -26,12 +27,7 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
     let slug = b.society_slug.clone();
     let id = b.occurrence_id.0.to_string();
     let full = b.spots_left() == 0;
-    let spots = if full {
-        "Full".to_string()
-    } else {
-        crate::ui::plural(b.spots_left() as u32, "spot") + " left"
-    };
-    let waiting = (b.waitlisted > 0).then(|| format!(" · {} waiting", b.waitlisted));
+    let spots = crate::ui::spots_text(b.capacity, b.confirmed, b.waitlisted);
     let reason = b.standing.reason();
     let can_act = reason.is_none();
     let open = b.closed_reason.is_none();
@@ -80,7 +76,7 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
                     <LiveForm>
                         <form method="post" action=EndEnrolment::url() class="inline-form">
                             <input type="hidden" name="id" value=enrolment.0.to_string()/>
-                            <span data-testid="enrolled">"You are enrolled in this series."</span>
+                            <span data-testid="enrolment">"You are enrolled in this series."</span>
                             <button type="submit" class="link" data-testid="end-enrolment">"End my enrolment"</button>
                         </form>
                     </LiveForm>
@@ -106,10 +102,9 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
         <section class="card booking-panel" aria-labelledby="booking-title" data-testid="booking-panel"
             data-occurrence=id.clone()>
             <h2 id="booking-title">"Booking"</h2>
-            <p class="spots" data-testid="spots">
-                <strong data-testid="spots-left" data-capacity=b.capacity data-confirmed=b.confirmed>{spots}</strong>
-                " of " {b.capacity}
-                <span data-testid="waitlist-length" data-waitlisted=b.waitlisted>{waiting}</span>
+            <p class="spots">
+                <strong data-testid="spots-left" data-spots-for=id.clone()>{spots}</strong>
+                " (" {crate::ui::plural(b.capacity as u32, "spot")} ")"
             </p>
             {mine.clone().map(|m| view! {
                 <p class="my-booking" data-testid="my-booking" data-status=m.status.as_str()>
@@ -124,6 +119,7 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
             {reason.map(|r| view! { <p class="hint" data-testid="standing">{r}</p> })}
             {b.closed_reason.clone().map(|r| view! { <p class="hint" data-testid="booking-closed">{r}</p> })}
             <div class="actions">{book_form}{cancel_form}{excuse_form}</div>
+            <LiveSpots slug=slug.clone() ids=vec![id.clone()]/>
             <p class="hint">
                 "Booking opens " {at(b.opens_local)} " and closes " {at(b.closes_local)}
                 ". Free cancellation until " {at(b.free_cancel_local)} "."
@@ -448,5 +444,114 @@ fn RulesForm(slug: String, rules: BookingRules) -> impl IntoView {
                 <button type="submit" class="button primary">"Save rules"</button>
             </form>
         </LiveForm>
+    }
+}
+
+/// `/s/:slug/reports`: fill and no-show rates per event and per member over a date range
+/// (admins), with CSV exports for subsidy claims and the like.
+#[component]
+pub fn ReportsPage() -> impl IntoView {
+    let ctx = crate::societies::use_society();
+    let query = leptos_router::hooks::use_query_map();
+    let report = Resource::new(
+        move || {
+            let q = query.get();
+            (
+                ctx.slug.get(),
+                q.get("from").unwrap_or_default(),
+                q.get("to").unwrap_or_default(),
+            )
+        },
+        |(slug, from, to)| super::get_report(slug, from, to),
+    );
+    view! {
+        <Title text="Reports"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let slug = ctx.slug.get_untracked();
+                match report.await {
+                    Ok(r) => view! { <ReportView report=r slug/> }.into_any(),
+                    Err(e) => view! { <ErrorPage error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ReportView(report: super::Report, slug: String) -> impl IntoView {
+    use super::percent;
+    let range = format!("from={}&to={}", report.from, report.to);
+    let events: Vec<_> = report
+        .events
+        .into_iter()
+        .map(|e| {
+            view! {
+                <tr data-testid="event-stats">
+                    <th scope="row">{e.title}</th>
+                    <td>{e.sessions}</td>
+                    <td>{e.booked} " / " {e.capacity}</td>
+                    <td data-testid="fill-rate">{percent(e.fill_rate)}</td>
+                    <td>{e.walk_ins}</td>
+                    <td>{e.attended}</td>
+                    <td>{e.no_shows}</td>
+                    <td data-testid="no-show-rate">{percent(e.no_show_rate)}</td>
+                </tr>
+            }
+        })
+        .collect();
+    let members: Vec<_> = report
+        .members
+        .into_iter()
+        .map(|m| {
+            view! {
+                <tr data-testid="member-stats">
+                    <th scope="row">{m.name}</th>
+                    <td>{m.booked}</td>
+                    <td>{m.attended}</td>
+                    <td>{m.no_shows}</td>
+                    <td>{m.late_cancellations}</td>
+                    <td>{percent(m.no_show_rate)}</td>
+                </tr>
+            }
+        })
+        .collect();
+    view! {
+        <section class="card">
+            <h1>"Reports"</h1>
+            <form method="get" class="filters" action=format!("/s/{slug}/reports")>
+                <label for="report-from">"From"</label>
+                <input id="report-from" name="from" type="date" value=report.from.to_string()/>
+                <label for="report-to">"To"</label>
+                <input id="report-to" name="to" type="date" value=report.to.to_string()/>
+                <button type="submit" class="button">"Show"</button>
+            </form>
+            <p class="actions">
+                <a class="button" href=format!("/s/{slug}/report.csv?by=events&{range}")>"Events as CSV"</a>
+                <a class="button" href=format!("/s/{slug}/report.csv?by=members&{range}")>"Members as CSV"</a>
+                <a class="button" href=format!("/s/{slug}/attendance.csv?{range}")>"Every booking as CSV"</a>
+            </p>
+            <h2>"Per event"</h2>
+            <div class="table-scroll">
+                <table>
+                    <thead><tr>
+                        <th scope="col">"Event"</th><th scope="col">"Sessions"</th><th scope="col">"Booked / spots"</th>
+                        <th scope="col">"Fill rate"</th><th scope="col">"Walk-ins"</th><th scope="col">"Attended"</th>
+                        <th scope="col">"No-shows"</th><th scope="col">"No-show rate"</th>
+                    </tr></thead>
+                    <tbody>{events}</tbody>
+                </table>
+            </div>
+            <h2>"Per member"</h2>
+            <div class="table-scroll">
+                <table>
+                    <thead><tr>
+                        <th scope="col">"Member"</th><th scope="col">"Booked"</th><th scope="col">"Attended"</th>
+                        <th scope="col">"No-shows"</th><th scope="col">"Late cancellations"</th><th scope="col">"No-show rate"</th>
+                    </tr></thead>
+                    <tbody>{members}</tbody>
+                </table>
+            </div>
+        </section>
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{get_calendar, Calendar, OccurrenceStatus, OccurrenceSummary};
 use crate::access::MembershipRole;
+use crate::bookings::LiveSpots;
 use crate::paths::encode_query_value;
 use crate::societies::use_society;
 use crate::ui::ErrorPage;
@@ -222,6 +223,11 @@ fn CalendarBody(calendar: Calendar, address: Address) -> impl IntoView {
         w.view
     };
     let sessions = calendar.sessions;
+    let live_ids: Vec<String> = sessions
+        .iter()
+        .filter(|s| s.status == OccurrenceStatus::Scheduled)
+        .map(|s| s.id.0.to_string())
+        .collect();
     let body = match w.view {
         CalendarView::Auto => view! {
             <div class="auto-week">
@@ -240,6 +246,7 @@ fn CalendarBody(calendar: Calendar, address: Address) -> impl IntoView {
     };
     view! {
         <section class="calendar" data-view=w.view.as_str().unwrap_or("auto")>
+            <LiveSpots slug=slug.clone() ids=live_ids/>
             <div class="section-head">
                 <h1>"Calendar"</h1>
                 {admin.then(|| view! {
@@ -312,7 +319,7 @@ fn SessionItem(session: OccurrenceSummary, slug: String) -> impl IntoView {
                 <span class="session-trainers">{session.trainers.join(", ")}</span>
             })}
             {(!session.location.is_empty()).then(|| view! { <span class="session-location">{session.location}</span> })}
-            <span class="session-spots" data-testid="session-spots" data-occurrence=id>{spots}</span>
+            <span class="session-spots" data-testid="session-spots" data-spots-for=id>{spots}</span>
             {session.mine.map(|m| view! { <span class="badge" data-testid="session-mine">{m.label()}</span> })}
         </a>
     }

@@ -253,16 +253,7 @@ pub struct OccurrenceSummary {
 impl OccurrenceSummary {
     /// "3 spots left", "Full · 2 waiting": what the calendar shows.
     pub fn spots_text(&self) -> String {
-        let left = (self.capacity - self.confirmed).max(0);
-        let mut text = if left == 0 {
-            "Full".to_string()
-        } else {
-            format!("{} left", crate::ui::plural(left as u32, "spot"))
-        };
-        if self.waitlisted > 0 {
-            text.push_str(&format!(" · {} waiting", self.waitlisted));
-        }
-        text
+        crate::ui::spots_text(self.capacity, self.confirmed, self.waitlisted)
     }
 }
 

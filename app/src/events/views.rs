@@ -223,7 +223,8 @@ fn Occurrence(detail: OccurrenceDetail, options: Option<EventFormOptions>) -> im
                 <dd class="session-when">{when_text(s.starts_local, s.ends_local)}</dd>
                 <dt>"Time zone"</dt><dd>{detail.time_zone.clone()}</dd>
                 {(!s.location.is_empty()).then(|| view! { <dt>"Where"</dt><dd>{s.location.clone()}</dd> })}
-                <dt>"Spots"</dt><dd data-testid="session-spots">{s.spots_text()} " (of " {s.capacity} ")"</dd>
+                <dt>"Spots"</dt>
+                <dd><span data-testid="session-spots" data-spots-for=s.id.0.to_string()>{s.spots_text()}</span> " (of " {s.capacity} ")"</dd>
                 <dt>"Trainers"</dt>
                 <dd data-testid="session-trainers">{if s.trainers.is_empty() { "None yet".to_string() } else { s.trainers.join(", ") }}</dd>
                 {s.category.clone().map(|c| view! { <dt>"Category"</dt><dd>{c}</dd> })}

@@ -368,3 +368,209 @@ async fn every_booking_and_roster_action_holds_the_authorization_matrix(pool: Pg
         .unwrap();
     assert!(settings.contains("Booking rules"), "{settings}");
 }
+
+/// Reads the stream until an event's data contains `wanted` (at most ten seconds).
+async fn wait_for_event(stream: &mut reqwest::Response, seen: &mut String, wanted: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains(wanted) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event with {wanted} in: {seen}"))
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn live_counts_reach_an_open_page_from_a_booking_on_another_replica(pool: PgPool) {
+    let one = spawn_app(pool.clone()).await;
+    let two = spawn_app(pool.clone()).await;
+    one.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&one, "harbour").await;
+    let (admin, _, admin_id) = person(&one, "admin-a").await;
+    let (trainer, _, trainer_id) = person(&one, "trainer").await;
+    let (member, _, member_id) = person(&one, "member").await;
+    let (outsider, _, _) = person(&one, "outsider").await;
+    put_membership(&pool, "harbour", &admin_id, "admin", "approved").await;
+    put_membership(&pool, "harbour", &trainer_id, "trainer", "approved").await;
+    put_membership(&pool, "harbour", &member_id, "member", "approved").await;
+    let (_, sessions) = weekly_series(&admin, &trainer_id).await;
+    let first = &sessions[0];
+    let path = format!("/s/harbour/live?ids={first},{}", sessions[1]);
+
+    // Only who may read the calendar follows it.
+    assert_eq!(outsider.get(&path).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        one.other_browser().get(&path).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        trainer.get("/s/nowhere/live?ids=x").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let mut stream = trainer.get(&path).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    // The current counts first.
+    wait_for_event(
+        &mut stream,
+        &mut seen,
+        &format!("\"occurrence_id\":\"{first}\""),
+    )
+    .await;
+    assert!(seen.contains("\"confirmed\":0"), "{seen}");
+    // The member books through the other server process.
+    let on_two = TestApp {
+        base: two.base.clone(),
+        pool: pool.clone(),
+        jar: member.jar.clone(),
+        client: member.client.clone(),
+    };
+    let booked = on_two
+        .call("book_session", &[("slug", "harbour"), ("id", first)])
+        .await;
+    assert_eq!(booked.status(), StatusCode::OK);
+    wait_for_event(&mut stream, &mut seen, "\"confirmed\":1").await;
+    assert!(seen.contains("event: spots"), "{seen}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn csv_exports_and_reports_go_to_their_keepers_and_defuse_formulas(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&app, "harbour").await;
+    let (admin, _, admin_id) = person(&app, "admin-a").await;
+    let (trainer, _, trainer_id) = person(&app, "trainer").await;
+    let (member, _, member_id) = person(&app, "member").await;
+    let (outsider, _, _) = person(&app, "outsider").await;
+    put_membership(&pool, "harbour", &admin_id, "admin", "approved").await;
+    put_membership(&pool, "harbour", &trainer_id, "trainer", "approved").await;
+    put_membership(&pool, "harbour", &member_id, "member", "approved").await;
+    // A name a spreadsheet would run as a formula.
+    sqlx::query("update users set name = '=HYPERLINK(\"http://evil\")' where id = $1::uuid")
+        .bind(&member_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, sessions) = weekly_series(&admin, &trainer_id).await;
+    let first = &sessions[0];
+    assert_eq!(
+        status_of(
+            &member,
+            "book_session",
+            &[("slug", "harbour"), ("id", first)]
+        )
+        .await,
+        StatusCode::OK
+    );
+    let roster = format!("/s/harbour/sessions/{first}/roster.csv");
+    let range = "from=2000-01-01&to=2000-12-31";
+    let week = format!(
+        "from={}&to={}",
+        chrono::Utc::now().date_naive(),
+        chrono::Utc::now().date_naive() + chrono::Duration::days(30)
+    );
+    for (who, browser, expected) in [
+        ("trainer", &trainer, StatusCode::OK),
+        ("admin", &admin, StatusCode::OK),
+        ("member", &member, StatusCode::FORBIDDEN),
+        ("outsider", &outsider, StatusCode::FORBIDDEN),
+        ("visitor", &app.other_browser(), StatusCode::UNAUTHORIZED),
+    ] {
+        let response = browser.get(&roster).await;
+        assert_eq!(response.status(), expected, "{who}: roster.csv");
+        if expected == StatusCode::OK {
+            assert_eq!(
+                response.headers()["content-type"],
+                "text/csv; charset=utf-8"
+            );
+            let text = response.text().await.unwrap();
+            assert!(
+                text.starts_with("starts,session,name,email,booking"),
+                "{text}"
+            );
+            assert!(
+                text.contains("'=HYPERLINK"),
+                "the formula is defused: {text}"
+            );
+        }
+        let attendance = browser
+            .get(&format!("/s/harbour/attendance.csv?{week}"))
+            .await;
+        let expected_range = if who == "member" {
+            StatusCode::FORBIDDEN
+        } else {
+            expected
+        };
+        assert_eq!(attendance.status(), expected_range, "{who}: attendance.csv");
+        let report = browser
+            .get(&format!("/s/harbour/report.csv?by=members&{week}"))
+            .await;
+        let admin_only = if who == "admin" || expected != StatusCode::OK {
+            expected
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(report.status(), admin_only, "{who}: report.csv");
+    }
+    let report = admin
+        .get(&format!("/s/harbour/report.csv?by=events&{week}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(report.contains("Squad training,4,48,1,2%"), "{report}");
+    for bad in [
+        "from=yesterday",
+        "by=weather",
+        "from=2026-12-01&to=2025-01-01",
+    ] {
+        let status = admin
+            .get(&format!("/s/harbour/report.csv?{bad}"))
+            .await
+            .status();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    assert_eq!(
+        admin
+            .get(&format!("/s/harbour/attendance.csv?{range}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        admin
+            .get("/s/harbour/sessions/not-an-id/roster.csv")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // The reports page and its server function: admins only.
+    let html = admin
+        .get(&format!("/s/harbour/reports?{week}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-testid=\"event-stats\""), "{html}");
+    assert_eq!(
+        trainer.get("/s/harbour/reports").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status_of(&trainer, "booking_report", &[("slug", "harbour")]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status_of(
+            &admin,
+            "booking_report",
+            &[("slug", "harbour"), ("from", "soon")]
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}

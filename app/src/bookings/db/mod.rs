@@ -24,6 +24,7 @@ use crate::wall::{local, local_instant};
 mod admin;
 mod member;
 mod read;
+mod report;
 mod roster;
 
 pub use admin::{
@@ -32,6 +33,7 @@ pub use admin::{
 };
 pub use member::{book, cancel, end_enrolment, enrol, excuse, lock_booker, Booker};
 pub use read::{my_bookings, rules, session_booking, standing, upcoming_bookings};
+pub use report::{range_lines, report, session_lines, MAX_REPORT_DAYS};
 pub use roster::{
     add_walk_in, find_member, mark_attendance, roster, roster_keeper, set_note, RosterKeeper,
 };

@@ -15,6 +15,7 @@ use crate::{calls, fx};
 mod enrolment;
 mod property;
 mod races;
+mod report;
 mod roster;
 mod rules;
 

@@ -1,0 +1,129 @@
+import { expect, test, type Page } from '@playwright/test';
+import { hydrated, isoDate, joinSociety, makeTrainer, openSociety, signIn } from './helpers';
+
+const CODES = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'];
+
+/** As the admin: sets up an event (one session, or `weekly` sessions a week apart) and
+ * returns its first session's address. */
+async function newEvent(admin: Page, slug: string, o: { title: string; spots: number; date: string; time: string; trainer?: string; weekly?: number }) {
+  await admin.goto(`/s/${slug}/events/new`);
+  await hydrated(admin);
+  await admin.getByLabel('Title').fill(o.title);
+  await admin.getByLabel('Duration (minutes)').fill('60');
+  await admin.getByLabel('Spots').fill(String(o.spots));
+  if (o.trainer) await admin.getByLabel(o.trainer).check();
+  await admin.getByLabel('First date').fill(o.date);
+  await admin.getByLabel('Start time').fill(o.time);
+  if (o.weekly) {
+    await admin.getByLabel('Weekly').check();
+    await admin.locator(`#weekday-${CODES[new Date(`${o.date}T12:00:00Z`).getUTCDay()]}`).check();
+    await admin.getByLabel('After a number of sessions').check();
+    await admin.getByLabel('Number of sessions', { exact: true }).fill(String(o.weekly));
+  }
+  await admin.getByRole('button', { name: 'Create event' }).click();
+  await expect(admin.getByRole('heading', { level: 1 })).toHaveText(o.title);
+  return new URL(admin.url()).pathname;
+}
+
+test('a member books, another joins the waitlist, the first cancels and the second has the spot', async ({ browser }) => {
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(admin, 'admin', 'admin-pass', '/');
+  const slug = await openSociety(admin, 'Booking Club');
+  const mia = await joinSociety(browser, 'member', slug);
+  const rita = await joinSociety(browser, 'rower', slug);
+  const session = await newEvent(admin, slug, { title: 'Sculling clinic', spots: 1, date: isoDate(2), time: '18:00' });
+
+  await mia.goto(session);
+  await hydrated(mia);
+  await expect(mia.getByTestId('spots-left')).toHaveText('1 spot left');
+  await mia.getByTestId('book').click();
+  await expect(mia.getByTestId('booked')).toContainText('You have a spot');
+  await expect(mia.getByTestId('my-booking')).toHaveText('You have a spot.');
+
+  await rita.goto(session);
+  await hydrated(rita);
+  await expect(rita.getByTestId('spots-left')).toHaveText('Full');
+  await expect(rita.getByTestId('book')).toHaveText('Join the waitlist');
+  await rita.getByTestId('book').click();
+  await expect(rita.getByTestId('my-booking')).toHaveText('You are number 1 on the waitlist.');
+  await expect(rita.getByTestId('spots-left')).toHaveText('Full · 1 waiting');
+
+  // Mia cancels; Rita's open page sees the waitlist empty at once (live counts), and Rita
+  // has the spot.
+  await mia.getByTestId('cancel-booking').click();
+  await expect(mia.getByTestId('booking-cancelled')).toHaveText('Booking cancelled.');
+  await expect(rita.getByTestId('spots-left')).toHaveText('Full');
+  await rita.reload();
+  await expect(rita.getByTestId('my-booking')).toHaveText('You have a spot.');
+  await rita.goto('/my-bookings');
+  await expect(rita.getByTestId('my-booking-row').first()).toHaveAttribute('data-status', 'confirmed');
+
+  // The calendar shows the counts too.
+  await mia.goto(`/s/${slug}/calendar?view=agenda&date=${isoDate(2)}`);
+  await expect(mia.getByTestId('session-spots').first()).toHaveText('Full');
+});
+
+test('the trainer takes attendance on a phone', async ({ browser }) => {
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(admin, 'admin', 'admin-pass', '/');
+  const slug = await openSociety(admin, 'Attendance Club');
+  const phone = await joinSociety(browser, 'trainer', slug, { width: 390, height: 844 });
+  const mia = await joinSociety(browser, 'member', slug);
+  await makeTrainer(admin, slug, 'Tom Trainer');
+  // In half an hour: attendance can be taken from an hour before.
+  const soon = new Date(Date.now() + 30 * 60_000);
+  const session = await newEvent(admin, slug, {
+    title: 'Early paddle',
+    spots: 8,
+    date: soon.toISOString().slice(0, 10),
+    time: soon.toISOString().slice(11, 16),
+    trainer: 'Tom Trainer',
+  });
+  await mia.goto(session);
+  await hydrated(mia);
+  await mia.getByTestId('book').click();
+  await expect(mia.getByTestId('my-booking')).toHaveText('You have a spot.');
+
+  await phone.goto('/my-sessions');
+  await phone.getByTestId('session').first().click();
+  await hydrated(phone);
+  const roster = phone.getByTestId('roster');
+  await expect(roster).toBeVisible();
+  const line = roster.getByTestId('confirmed').filter({ hasText: 'Mia Member' });
+  await expect(line).toBeVisible();
+  await line.getByTestId('mark-present').click();
+  await expect(phone.getByTestId('roster').getByTestId('confirmed').filter({ hasText: 'Mia Member' })).toHaveAttribute('data-attendance', 'present');
+  // The buttons fit the phone's width.
+  const box = await phone.getByTestId('roster').getByTestId('mark-absent').first().boundingBox();
+  expect(box && box.x + box.width).toBeLessThanOrEqual(390);
+  // A walk-in joins, shown as such.
+  await phone.getByLabel('Add a walk-in').fill('admin@example.org');
+  await phone.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(phone.getByTestId('walk-in-added')).toBeVisible();
+  await expect(phone.getByTestId('roster').getByTestId('confirmed').filter({ hasText: 'Ada Admin' })).toContainText('Walk-in');
+});
+
+test('a member enrols in a term and marks one absence', async ({ browser }) => {
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(admin, 'admin', 'admin-pass', '/');
+  const slug = await openSociety(admin, 'Term Club');
+  const mia = await joinSociety(browser, 'member', slug);
+  const session = await newEvent(admin, slug, { title: 'Autumn term', spots: 6, date: isoDate(1), time: '19:00', weekly: 3 });
+
+  await mia.goto(session);
+  await hydrated(mia);
+  await mia.getByText('Enrol in the whole term').click();
+  await mia.getByTestId('enrol').click();
+  await expect(mia.getByTestId('enrolment')).toBeVisible();
+  await expect(mia.getByTestId('my-booking')).toHaveText('You have a spot.');
+  await mia.getByTestId('excuse').click();
+  await expect(mia.getByTestId('booking-excused')).toContainText('your term stays');
+  await expect(mia.getByTestId('my-booking')).toHaveAttribute('data-status', 'excused');
+  await expect(mia.getByTestId('spots-left')).toHaveText('6 spots left');
+
+  await mia.goto('/my-bookings');
+  const rows = mia.getByTestId('my-booking-row');
+  await expect(rows).toHaveCount(3);
+  await expect(rows.first()).toHaveAttribute('data-status', 'excused');
+  await expect(rows.nth(1)).toHaveAttribute('data-status', 'confirmed');
+});

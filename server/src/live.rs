@@ -1,0 +1,183 @@
+//! Live spot counts for open pages: `GET /s/{slug}/live?ids=<id>,<id>` is a stream of
+//! server-sent events (`spots`: an occurrence's capacity, confirmed and waitlisted counts).
+//! The counts come from Postgres: every change of a session's bookings or capacity notifies
+//! the `occurrence_spots` channel on commit (see the bookings migration), and one listener per
+//! server process passes them on; so a booking made through any replica reaches pages open on
+//! every other. A page without JavaScript simply does not listen.
+
+use std::collections::HashSet;
+
+use app::error::AppError;
+use app::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+use tower_sessions::Session;
+
+/// The most sessions one page may follow.
+const MAX_IDS: usize = 200;
+/// The channel the database notifies.
+const CHANNEL: &str = "occurrence_spots";
+
+/// One session's counts, as the database sends them and the page receives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spots {
+    pub occurrence_id: uuid::Uuid,
+    pub capacity: i32,
+    pub confirmed: i32,
+    pub waitlisted: i32,
+}
+
+/// The counts as they change, for every open stream of this process.
+#[derive(Clone)]
+pub struct Live {
+    changes: broadcast::Sender<Spots>,
+}
+
+impl Live {
+    /// Starts the process' listener on `pool`'s database (it reconnects when the connection
+    /// drops; a page that missed changes meanwhile gets fresh counts when it reconnects).
+    pub fn start(pool: PgPool) -> Self {
+        let (changes, _) = broadcast::channel(4096);
+        let sender = changes.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = listen(&pool, &sender).await {
+                    tracing::warn!(error = %e, "live counts: listener stopped, reconnecting");
+                }
+                if pool.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        Self { changes }
+    }
+}
+
+async fn listen(pool: &PgPool, sender: &broadcast::Sender<Spots>) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    loop {
+        let notification = listener.recv().await?;
+        match serde_json::from_str::<Spots>(notification.payload()) {
+            // Nobody listening is fine.
+            Ok(spots) => drop(sender.send(spots)),
+            Err(e) => tracing::warn!(error = %e, "live counts: unreadable notification"),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct LiveState {
+    app: AppState,
+    live: Live,
+}
+
+pub fn routes(app: AppState, live: Live) -> Router {
+    Router::new()
+        .route("/s/{slug}/live", get(stream_spots))
+        .with_state(LiveState { app, live })
+}
+
+#[derive(Debug, Deserialize)]
+struct Ids {
+    ids: Option<String>,
+}
+
+fn refuse(err: AppError) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, err.to_string()).into_response()
+}
+
+/// Who may read the society's calendar: the current counts of the sessions `ids` names (those
+/// of this society; others are ignored), then each change as it happens.
+async fn stream_spots(
+    State(state): State<LiveState>,
+    session: Session,
+    Path(slug): Path<String>,
+    Query(query): Query<Ids>,
+) -> Response {
+    if !app::societies::is_valid_slug(&slug) {
+        return refuse(AppError::NotFound);
+    }
+    let ids: Vec<uuid::Uuid> = query
+        .ids
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| uuid::Uuid::parse_str(id.trim()).ok())
+        .take(MAX_IDS)
+        .collect();
+    let start = async {
+        let user = app::access::session::user_of(&session, &state.app).await?;
+        let society = app::access::society_by_slug(&state.app.pool, &slug).await?;
+        let mut conn = state.app.pool.acquire().await?;
+        app::events::db::calendar_reader(&mut conn, society, user.map(|u| u.id)).await?;
+        let now: Vec<(uuid::Uuid, i32, i32, i32)> = sqlx::query_as(
+            "select id, capacity, confirmed_count, waitlisted_count from occurrences
+              where society_id = $1 and id = any($2)",
+        )
+        .bind(society)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok::<_, AppError>(now)
+    };
+    // Subscribed before the counts are read, so no change between the two is lost.
+    let changes = state.live.changes.subscribe();
+    let now = match start.await {
+        Ok(now) => now,
+        Err(e) => return refuse(e),
+    };
+    let followed: HashSet<uuid::Uuid> = now.iter().map(|(id, ..)| *id).collect();
+    let first = now
+        .into_iter()
+        .map(|(occurrence_id, capacity, confirmed, waitlisted)| Spots {
+            occurrence_id,
+            capacity,
+            confirmed,
+            waitlisted,
+        });
+    Sse::new(events(first.collect(), changes, followed))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn event(spots: &Spots) -> Result<Event, std::convert::Infallible> {
+    Ok(Event::default()
+        .event("spots")
+        .json_data(spots)
+        .unwrap_or_else(|_| Event::default().comment("unreadable")))
+}
+
+/// The current counts, then the changes of the followed sessions. A stream that falls behind
+/// (more changes than the channel holds) ends; the browser reconnects and reads them afresh.
+fn events(
+    first: Vec<Spots>,
+    changes: broadcast::Receiver<Spots>,
+    followed: HashSet<uuid::Uuid>,
+) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
+    let later = stream::unfold(changes, move |mut changes| {
+        let followed = followed.clone();
+        async move {
+            loop {
+                match changes.recv().await {
+                    Ok(spots) if followed.contains(&spots.occurrence_id) => {
+                        return Some((event(&spots), changes))
+                    }
+                    Ok(_) => continue,
+                    Err(_) => return None,
+                }
+            }
+        }
+    });
+    stream::iter(first.into_iter().map(|s| event(&s)).collect::<Vec<_>>()).chain(later)
+}
