@@ -99,7 +99,7 @@ test('creating a society, joining, deciding, inviting and settings work without 
   await expect(admin.getByText('We row without scripts.')).toBeVisible();
 });
 
-test('setting up a session, a clash and a cancellation work without JavaScript', async ({ browser }) => {
+test('setting up a session, a clash, a booking and a cancellation work without JavaScript', async ({ browser }) => {
   const admin = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
   await signIn(admin, 'admin', 'admin-pass', '/societies/new');
   await notHydrated(admin);
@@ -129,7 +129,13 @@ test('setting up a session, a clash and a cancellation work without JavaScript',
   await create('Clashing squad', '07:30');
   await expect(admin.getByRole('alert')).toContainText('already teaches “Early squad”');
 
+  // Booking a spot is a plain form too; the page comes back saying so.
   await admin.goto(sessionUrl);
+  await admin.getByTestId('book').click();
+  await expect(admin.getByTestId('booked')).toContainText('You have a spot');
+  await expect(admin.getByTestId('my-booking')).toHaveText('You have a spot.');
+  await expect(admin.getByTestId('spots-left')).toHaveText('11 spots left');
+
   await admin.getByText('Cancel this session').click();
   await admin.getByLabel('Reason (the people coming will read it)').fill('No boats today.');
   await admin.getByRole('button', { name: 'Cancel session' }).click();

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 
 use crate::events::weekly_series;
-use crate::{new_society, person, put_membership, spawn_app, TestApp};
+use crate::{joined, new_society, person, put_membership, spawn_app, TestApp};
 
 /// Everything a booking call could change, as text.
 async fn snapshot(pool: &PgPool) -> String {
@@ -34,20 +34,15 @@ async fn every_booking_and_roster_action_holds_the_authorization_matrix(pool: Pg
     app.sign_in_oidc("admin", "admin-pass").await;
     new_society(&app, "harbour").await;
     new_society(&app, "river").await;
-    let (admin_a, _, admin_a_id) = person(&app, "admin-a").await;
-    let (admin_b, _, admin_b_id) = person(&app, "admin-b").await;
-    let (trainer, _, trainer_id) = person(&app, "trainer").await;
-    let (other_trainer, _, other_trainer_id) = person(&app, "coach").await;
-    let (member, member_email, member_id) = person(&app, "member").await;
-    let (pending, _, pending_id) = person(&app, "pending").await;
+    let (admin_a, _, admin_a_id) = joined(&app, "harbour", "admin-a", "admin", "approved").await;
+    let (admin_b, _, _) = joined(&app, "river", "admin-b", "admin", "approved").await;
+    let (trainer, _, trainer_id) = joined(&app, "harbour", "trainer", "trainer", "approved").await;
+    let (other_trainer, _, _) = joined(&app, "harbour", "coach", "trainer", "approved").await;
+    let (member, member_email, member_id) =
+        joined(&app, "harbour", "member", "member", "approved").await;
+    let (pending, _, _) = joined(&app, "harbour", "pending", "member", "pending").await;
     let (outsider, _, _) = person(&app, "outsider").await;
     let visitor = app.other_browser();
-    put_membership(&pool, "harbour", &admin_a_id, "admin", "approved").await;
-    put_membership(&pool, "river", &admin_b_id, "admin", "approved").await;
-    put_membership(&pool, "harbour", &trainer_id, "trainer", "approved").await;
-    put_membership(&pool, "harbour", &other_trainer_id, "trainer", "approved").await;
-    put_membership(&pool, "harbour", &member_id, "member", "approved").await;
-    put_membership(&pool, "harbour", &pending_id, "member", "pending").await;
     put_membership(&pool, "river", &admin_a_id, "member", "approved").await;
     let (event_id, sessions) = weekly_series(&admin_a, &trainer_id).await;
     let first = sessions[0].as_str();
@@ -388,13 +383,10 @@ async fn live_counts_reach_an_open_page_from_a_booking_on_another_replica(pool: 
     let two = spawn_app(pool.clone()).await;
     one.sign_in_oidc("admin", "admin-pass").await;
     new_society(&one, "harbour").await;
-    let (admin, _, admin_id) = person(&one, "admin-a").await;
-    let (trainer, _, trainer_id) = person(&one, "trainer").await;
-    let (member, _, member_id) = person(&one, "member").await;
+    let (admin, _, _) = joined(&one, "harbour", "admin-a", "admin", "approved").await;
+    let (trainer, _, trainer_id) = joined(&one, "harbour", "trainer", "trainer", "approved").await;
+    let (member, _, _) = joined(&one, "harbour", "member", "member", "approved").await;
     let (outsider, _, _) = person(&one, "outsider").await;
-    put_membership(&pool, "harbour", &admin_id, "admin", "approved").await;
-    put_membership(&pool, "harbour", &trainer_id, "trainer", "approved").await;
-    put_membership(&pool, "harbour", &member_id, "member", "approved").await;
     let (_, sessions) = weekly_series(&admin, &trainer_id).await;
     let first = &sessions[0];
     let path = format!("/s/harbour/live?ids={first},{}", sessions[1]);
@@ -442,13 +434,10 @@ async fn csv_exports_and_reports_go_to_their_keepers_and_defuse_formulas(pool: P
     let app = spawn_app(pool.clone()).await;
     app.sign_in_oidc("admin", "admin-pass").await;
     new_society(&app, "harbour").await;
-    let (admin, _, admin_id) = person(&app, "admin-a").await;
-    let (trainer, _, trainer_id) = person(&app, "trainer").await;
-    let (member, _, member_id) = person(&app, "member").await;
+    let (admin, _, _) = joined(&app, "harbour", "admin-a", "admin", "approved").await;
+    let (trainer, _, trainer_id) = joined(&app, "harbour", "trainer", "trainer", "approved").await;
+    let (member, _, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
     let (outsider, _, _) = person(&app, "outsider").await;
-    put_membership(&pool, "harbour", &admin_id, "admin", "approved").await;
-    put_membership(&pool, "harbour", &trainer_id, "trainer", "approved").await;
-    put_membership(&pool, "harbour", &member_id, "member", "approved").await;
     // A name a spreadsheet would run as a formula.
     sqlx::query("update users set name = '=HYPERLINK(\"http://evil\")' where id = $1::uuid")
         .bind(&member_id)

@@ -346,6 +346,19 @@ pub async fn person(app: &TestApp, who: &str) -> (TestApp, String, String) {
     (browser, email, id)
 }
 
+/// A browser signed in as a new user called `who`, with `role` and `status` in society `slug`.
+pub async fn joined(
+    app: &TestApp,
+    slug: &str,
+    who: &str,
+    role: &str,
+    status: &str,
+) -> (TestApp, String, String) {
+    let (browser, email, id) = person(app, who).await;
+    put_membership(&app.pool, slug, &id, role, status).await;
+    (browser, email, id)
+}
+
 /// Creates the society `slug` (Europe/Berlin) as `platform_admin`, a signed-in platform admin.
 pub async fn new_society(platform_admin: &TestApp, slug: &str) {
     let response = platform_admin

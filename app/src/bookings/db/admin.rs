@@ -50,21 +50,13 @@ pub async fn add_for(
         ));
     }
     let session = lock_session(&mut *conn, admin.society(), id).await?;
-    if session.cancelled {
-        return Err(AppError::Conflict(
-            "This session is cancelled, so it cannot be booked.".into(),
-        ));
-    }
+    session.refuse_cancelled()?;
     if active_booking(&mut *conn, id, member).await?.is_some() {
         return Err(AppError::Conflict(
             "This member already has a booking for this session.".into(),
         ));
     }
-    let status = if session.confirmed < session.capacity {
-        BookingStatus::Confirmed
-    } else {
-        BookingStatus::Waitlisted
-    };
+    let status = session.next_place();
     let (booking, position) = insert_booking(
         &mut *conn,
         &session,

@@ -145,11 +145,7 @@ pub async fn book(
     now: DateTime<Utc>,
 ) -> AppResult<Booking> {
     let session = lock_session(&mut *conn, booker.society, id).await?;
-    if session.cancelled {
-        return Err(AppError::Conflict(
-            "This session is cancelled, so it cannot be booked.".into(),
-        ));
-    }
+    session.refuse_cancelled()?;
     if let Some(reason) = session.cutoffs().closed_reason(session.zone, now) {
         return Err(AppError::Conflict(reason));
     }
@@ -160,11 +156,7 @@ pub async fn book(
         }));
     }
     check_limits(&mut *conn, booker, &session, now).await?;
-    let status = if session.confirmed < session.capacity {
-        BookingStatus::Confirmed
-    } else {
-        BookingStatus::Waitlisted
-    };
+    let status = session.next_place();
     let (booking, position) = insert_booking(
         &mut *conn,
         &session,
@@ -387,11 +379,7 @@ pub(crate) async fn enrol_one(
         .await?;
         return Ok(Some(status));
     }
-    let status = if session.confirmed < session.capacity {
-        BookingStatus::Confirmed
-    } else {
-        BookingStatus::Waitlisted
-    };
+    let status = session.next_place();
     let (id, position) = insert_booking(
         &mut *conn,
         session,

@@ -73,6 +73,25 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// What a new booking gets: a spot while one is free, else the next waitlist place.
+    pub fn next_place(&self) -> BookingStatus {
+        if self.confirmed < self.capacity {
+            BookingStatus::Confirmed
+        } else {
+            BookingStatus::Waitlisted
+        }
+    }
+
+    /// Refuses booking a cancelled session.
+    pub fn refuse_cancelled(&self) -> AppResult<()> {
+        if self.cancelled {
+            return Err(AppError::Conflict(
+                "This session is cancelled, so it cannot be booked.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn cutoffs(&self) -> Cutoffs {
         Cutoffs::of(&self.rules, self.zone, self.starts_at)
     }
