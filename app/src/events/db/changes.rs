@@ -422,6 +422,14 @@ async fn split_series(
     )
     .execute(&mut *conn)
     .await?;
+    // Term enrolments go on with the sessions still to come (and those the horizon adds).
+    sqlx::query!(
+        "update enrolments set event_id = $2 where event_id = $1 and ended_at is null",
+        event.id as EventId,
+        new as EventId,
+    )
+    .execute(&mut *conn)
+    .await?;
     end_on(conn, event.id, last_before).await?;
     Ok(new)
 }

@@ -212,3 +212,51 @@ async fn sessions_the_horizon_adds_later_are_booked_for_the_enrolled(pool: PgPoo
     .unwrap();
     assert_eq!(booked as usize, club.sessions.len());
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_enrolment_follows_its_series_when_the_series_splits(pool: PgPool) {
+    let club = club(&pool, "split", 5, 4).await;
+    let m = member(&pool, club.society, "split-m").await;
+    enrol(&pool, &club, m, None).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let detail = calls::occurrence(&mut tx, club.society, Some(club.admin), club.sessions[1])
+        .await
+        .unwrap();
+    let new_event = calls::change_series(
+        &mut tx,
+        club.society,
+        club.admin,
+        club.sessions[1],
+        app::events::EditScope::Following,
+        app::events::SeriesChange {
+            details: app::events::EventDetails {
+                title: "Squad (new coach)".into(),
+                ..detail.event.clone()
+            },
+            start_time: detail.event_start_time,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_ne!(new_event, club.event);
+    let followed: EventId =
+        sqlx::query_scalar("select event_id from enrolments where user_id = $1")
+            .bind(m)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        followed, new_event,
+        "the enrolment goes on with the sessions to come"
+    );
+    // Its bookings stayed with their sessions.
+    let booked: i64 = sqlx::query_scalar(
+        "select count(*) from bookings where user_id = $1 and status = 'confirmed'",
+    )
+    .bind(m)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(booked, 4);
+}
