@@ -12,13 +12,15 @@
 //!    the one-off sessions, so every request writes a booking with its audit and outbox rows.
 //!    Next to it, pgbench runs the same SQL transaction the domain runs for one booking (the
 //!    same statements in the same order) at the same client counts: req/s against tps, the
-//!    latency percentiles of both, and the ratio.
+//!    latency percentiles of both, and the ratio. The database is vacuumed before each run, as
+//!    autovacuum would be between them. The HTTP clients run in this process, on the same
+//!    cores as the server and Postgres; pgbench's client is a process of its own.
 //! 2. A rush: 1,000 distinct members book the 10-seat session at once, round-robin over three
 //!    servers (three routers, each with its own pool) on the one database: confirmed and
 //!    waitlisted counts, whether the waitlist positions are 1..990 in queue order, errors.
 //! 3. The week calendar and a session page (live counts) for a signed-in member of `weekly`
-//!    at 10,000 and at 1,000,000 bookings (bulk-loaded, counters recomputed): percentiles at
-//!    each size and the ratio.
+//!    at 10,000 and at 1,000,000 bookings (bulk-loaded, counters recomputed, vacuumed), the
+//!    member holding the same spot at both sizes: percentiles at each size and the ratio.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,13 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 use support::Scratch;
 
+mod pages;
+mod pgbench;
+#[path = "../support/mod.rs"]
 mod support;
+
+use pages::section_3;
+use pgbench::{pgbench, PAIR_SPACE_HALF, PGBENCH_SCRIPT};
 
 const MEMBERS: i32 = 10_000;
 /// Members signed in through the email link (their cookies book in sections 1 and 2).
@@ -42,7 +50,7 @@ const ONE_OFFS: usize = 200;
 /// Sessions the HTTP load books: a count prime to `SIGNED_IN`, so that request `p` books
 /// member `p % 1000` into session `p % 199` and no pair comes twice below 199,000 requests.
 const LOAD_SESSIONS: usize = 199;
-const BOOKINGS_PER_RUN: usize = 4_000;
+const BOOKINGS_PER_RUN: usize = 10_000;
 const PGBENCH_SECONDS: u32 = 10;
 /// pgbench books the members the HTTP load does not (`SIGNED_IN..MEMBERS`).
 const PGBENCH_MEMBERS: usize = MEMBERS as usize - SIGNED_IN;
@@ -54,38 +62,26 @@ const WEEKS: i32 = 104;
 const SERIES_CAPACITY: i32 = 90;
 const SMALL: i64 = 10_000;
 const LARGE: i64 = 1_000_000;
-const PAGE_REQUESTS: usize = 1_000;
-const PAGE_CONCURRENCY: usize = 16;
-/// The place on the chosen session's list (0-based) of the member who views the pages: past
-/// the 90 spots, so at 1,000,000 bookings they are on its waitlist.
-const VIEWER_PLACE: i64 = 93;
+const PAGE_REQUESTS: usize = 2_000;
+/// Few clients, so that the latencies are the pages' own rather than the queue for two cores.
+const PAGE_CONCURRENCY: usize = 4;
+const PAGE_WARM_UP: usize = 200;
+/// The place on the chosen session's list (0-based) of the member who views the pages: the
+/// first, so they hold the same spot at both sizes and the page differs only by the data.
+const VIEWER_PLACE: i64 = 0;
 
 #[tokio::main]
 async fn main() {
     let scratch = Scratch::create("roster_bench_bookings").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = scratch.config(addr, false);
-    let pool = server::connect(&config).await.unwrap();
+    let (addr, pool, serve) = start_server(&scratch, None).await;
     let seeded = Instant::now();
     let club = seed_club(&pool).await;
     println!(
         "Roster booking benchmark (seeded {MEMBERS} members, {ONE_OFFS} one-off sessions and a \
          {RUSH_SEATS}-seat one in {:.1} s; db_max_connections = {} per server)",
         seeded.elapsed().as_secs_f64(),
-        config.db_max_connections
+        pool_size(&scratch)
     );
-    let router = server::build(&config, pool.clone(), leptos_options())
-        .await
-        .unwrap();
-    let serve = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
     let signing = Instant::now();
     let cookies = Arc::new(sign_in_members(&pool, addr, SIGNED_IN).await);
     println!(
@@ -100,13 +96,44 @@ async fn main() {
     section_3(&scratch, &pool, &club).await;
 
     pool.close().await;
+    let mail = std::env::temp_dir().join(format!("{}-mail", scratch.name));
     scratch.drop().await;
+    let _ = std::fs::remove_dir_all(mail);
 }
 
-fn leptos_options() -> leptos::prelude::LeptosOptions {
-    leptos::prelude::LeptosOptions::builder()
+/// A Roster server on a port of its own, on `pool` or (`None`) on a pool of its own: its
+/// address, its pool and the task serving it.
+async fn start_server(
+    scratch: &Scratch,
+    pool: Option<PgPool>,
+) -> (SocketAddr, PgPool, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = scratch.config(addr, false);
+    let pool = match pool {
+        Some(pool) => pool,
+        None => server::connect(&config).await.unwrap(),
+    };
+    let options = leptos::prelude::LeptosOptions::builder()
         .output_name("roster")
-        .build()
+        .build();
+    let router = server::build(&config, pool.clone(), options).await.unwrap();
+    let serve = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (addr, pool, serve)
+}
+
+/// Each server's `db_max_connections`.
+fn pool_size(scratch: &Scratch) -> u32 {
+    scratch
+        .config("127.0.0.1:0".parse().unwrap(), false)
+        .db_max_connections
 }
 
 /// Stops the benchmark with `message` (the scratch database stays for a look).
@@ -124,7 +151,7 @@ fn email(member: usize) -> String {
     format!("member-{}@bench.example", member + 1)
 }
 
-/// What the seed made in `club`, and the founder's proof for `weekly`.
+/// What the seed made in `club`, and its founder (who founds `weekly` too).
 struct Club {
     society: SocietyId,
     /// The one-off sessions the load books, `LOAD_SESSIONS` of them.
@@ -357,174 +384,12 @@ async fn book_load(
     (elapsed, all)
 }
 
-/// The SQL of one `POST /api/v1/bookings` (from `begin` to `commit`), as
-/// `app/src/bookings/db`, `app/src/audit/db.rs` and `app/src/notifications/db.rs` send it for
-/// a member with a spot. Transaction `i` of client `c` books member
-/// `first + t % pool` into session `t % sessions` with `t = base + i * clients + c`: no pair
-/// twice, and clients running side by side book different members and sessions, like the
-/// HTTP load. Differences: the first statement (`society_of`) also reads the two ids from the
-/// bench tables; the week bounds the domain computes in Rust come from the locking statement;
-/// the JSON the domain builds in Rust is built in SQL; a waitlist place's position query (the
-/// sessions have 1,000 spots) is not there.
-const PGBENCH_SCRIPT: &str = r#"\set i :i + 1
-\set t :base + :i * :clients + :client_id
-\set m :first + :t % :pool
-\set k :t % :sessions
-begin;
-select o.society_id as society, o.id as occ, m.user_id as uid
-  from bench_sessions s join occurrences o on o.id = s.id cross join bench_members m
- where s.k = :k and m.n = :m \gset
-select status from memberships where society_id = :society and user_id = :uid for no key update;
-select m.status, s.time_zone,
-       (select max(b.ends_at) from booking_bans b
-         where b.society_id = :society and b.user_id = :uid and b.lifted_at is null
-           and b.starts_at <= now() and b.ends_at > now()) as ban_ends,
-       (select max(b.strikes) from booking_bans b
-         where b.society_id = :society and b.user_id = :uid and b.lifted_at is null
-           and b.starts_at <= now() and b.ends_at > now()) as ban_strikes
-  from memberships m join societies s on s.id = m.society_id
- where m.society_id = :society and m.user_id = :uid;
-select r.opens_days, r.closes_minutes, r.free_cancel_hours, r.strike_limit,
-       r.strike_window_days, r.ban_days, r.max_active, r.max_per_week, s.time_zone
-  from booking_rules r join societies s on s.id = r.society_id
- where r.society_id = :society;
-select r.opens_days, r.closes_minutes, r.free_cancel_hours, r.strike_limit,
-       r.strike_window_days, r.ban_days, r.max_active, r.max_per_week, s.time_zone
-  from booking_rules r join societies s on s.id = r.society_id
- where r.society_id = :society;
-select e.title, o.starts_at, o.capacity, o.confirmed_count, o.status = 'cancelled' as cancelled,
-       o.confirmed_count < o.capacity as has_spot,
-       date_trunc('week', o.starts_at at time zone 'Europe/Berlin') at time zone 'Europe/Berlin' as week_start,
-       (date_trunc('week', o.starts_at at time zone 'Europe/Berlin') + interval '7 days') at time zone 'Europe/Berlin' as week_end
-  from occurrences o join events e on e.id = o.event_id
- where o.id = :occ and o.society_id = :society
-   for no key update of o \gset
-select id, status, queue_number from bookings
- where occurrence_id = :occ and user_id = :uid and status in ('confirmed', 'waitlisted');
-select count(*) filter (where o.starts_at > now()) as active,
-       count(*) filter (where o.starts_at >= :week_start and o.starts_at < :week_end) as week
-  from bookings b join occurrences o on o.id = b.occurrence_id
- where b.user_id = :uid and b.society_id = :society and b.status in ('confirmed', 'waitlisted')
-   and b.enrolment_id is null and not b.walk_in and o.status = 'scheduled'
-   and (o.starts_at > now() or (o.starts_at >= :week_start and o.starts_at < :week_end));
-insert into bookings (society_id, occurrence_id, user_id, status, queue_number,
-                      confirmed_at, booked_by, enrolment_id, walk_in, reason, created_at,
-                      attendance, attendance_at, attendance_by)
-values (:society, :occ, :uid,
-        (case when :has_spot::boolean then 'confirmed' else 'waitlisted' end)::booking_status,
-        case when not :has_spot::boolean then nextval('bookings_queue_number_seq') end,
-        case when :has_spot::boolean then now() end, null, null, false, '', now(),
-        null, null, null)
-returning id as booking_id, queue_number \gset
-insert into audit_log (society_id, actor_id, action, subject_id, details)
-values (:society, :uid,
-        (case when :has_spot::boolean then 'booking.confirmed' else 'booking.waitlisted' end)::audit_action,
-        :uid,
-        jsonb_build_object('occurrence_id', :occ::uuid, 'title', :title::text,
-                           'starts', to_char(:starts_at::timestamptz at time zone 'Europe/Berlin', 'YYYY-MM-DD HH24:MI'),
-                           'booking_id', :booking_id::uuid, 'waitlist_position', null));
-insert into notification_outbox (society_id, recipient_id, kind, payload)
-values (:society, :uid,
-        case when :has_spot::boolean then 'booking.confirmed' else 'booking.waitlisted' end,
-        jsonb_build_object('occurrence_id', :occ::uuid, 'title', :title::text,
-                           'starts', to_char(:starts_at::timestamptz at time zone 'Europe/Berlin', 'YYYY-MM-DD HH24:MI'),
-                           'booking_id', :booking_id::uuid, 'waitlist_position', null));
-commit;
-"#;
-
-/// What one pgbench run reported.
-struct Pgbench {
-    tps: f64,
-    transactions: usize,
-    /// Sorted latencies from the per-transaction log.
-    latencies: Vec<Duration>,
+/// What autovacuum does between runs (this server may run without it): without it the 199
+/// session rows, updated by every booking, bloat and each run would start slower than the
+/// one before.
+async fn vacuum(pool: &PgPool) {
+    sqlx::raw_sql("vacuum analyze").execute(pool).await.unwrap();
 }
-
-/// Runs the booking script for `PGBENCH_SECONDS` from `clients` connections, starting its
-/// pairs at `base`; the per-transaction logs go to `logs`.
-fn pgbench(url: &str, script: &Path, logs: &Path, clients: usize, base: usize) -> Pgbench {
-    let bin = std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into());
-    let prefix = format!("c{clients}");
-    let output = std::process::Command::new(&bin)
-        .args(["-n", "-M", "prepared", "-j", "2"])
-        .args(["-c", &clients.to_string()])
-        .args(["-T", &PGBENCH_SECONDS.to_string()])
-        .args(["-D", "i=0", "-D", &format!("base={base}")])
-        .args(["-D", &format!("clients={clients}")])
-        .args(["-D", &format!("first={SIGNED_IN}")])
-        .args(["-D", &format!("pool={PGBENCH_MEMBERS}")])
-        .args(["-D", &format!("sessions={LOAD_SESSIONS}")])
-        .arg("-f")
-        .arg(script)
-        .arg("-l")
-        .arg(format!("--log-prefix={}", logs.join(&prefix).display()))
-        .arg(url)
-        .output()
-        .unwrap_or_else(|e| abort(&format!("cannot run {bin}: {e} (set PGBENCH)")));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        abort(&format!(
-            "pgbench -c {clients} failed ({}):\n{stdout}\n{stderr}",
-            output.status
-        ));
-    }
-    let field = |name: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| abort(&format!("pgbench printed no '{name}':\n{stdout}")))
-            .to_string()
-    };
-    let tps: f64 = field("tps = ").parse().unwrap();
-    let transactions: usize = field("number of transactions actually processed: ")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let failed = field("number of failed transactions: ");
-    if failed != "0" {
-        abort(&format!("pgbench -c {clients}: {failed} failed transactions"));
-    }
-    let mut latencies = Vec::with_capacity(transactions);
-    let mut most_per_client = 0;
-    for entry in std::fs::read_dir(logs).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !name.starts_with(&format!("{prefix}.")) {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            most_per_client = most_per_client.max(fields[1].parse::<usize>().unwrap() + 1);
-            latencies.push(Duration::from_micros(fields[2].parse().unwrap()));
-        }
-        std::fs::remove_file(&path).unwrap();
-    }
-    if latencies.len() != transactions {
-        abort(&format!(
-            "pgbench -c {clients}: {} logged transactions, {transactions} reported",
-            latencies.len()
-        ));
-    }
-    if base + (most_per_client + 1) * clients > (base / PAIR_SPACE_HALF + 1) * PAIR_SPACE_HALF {
-        abort(&format!(
-            "pgbench -c {clients} ran out of its unused (member, session) pairs"
-        ));
-    }
-    latencies.sort();
-    Pgbench {
-        tps,
-        transactions,
-        latencies,
-    }
-}
-
-/// pgbench's pairs are unique below `PGBENCH_MEMBERS * LOAD_SESSIONS` (coprime); each of the
-/// two runs gets half.
-const PAIR_SPACE_HALF: usize = PGBENCH_MEMBERS * LOAD_SESSIONS / 2;
 
 async fn count_bookings(pool: &PgPool, society: SocietyId) -> i64 {
     sqlx::query_scalar("select count(*) from bookings where society_id = $1")
@@ -570,6 +435,7 @@ async fn section_1(
     next += 64;
     let mut summary = Vec::new();
     for (run, clients) in [16, 64].into_iter().enumerate() {
+        vacuum(pool).await;
         let before = count_bookings(pool, club.society).await;
         let (elapsed, latencies) = book_load(
             addr,
@@ -589,6 +455,7 @@ async fn section_1(
                 after_http - before
             ));
         }
+        vacuum(pool).await;
         let url = scratch.url.clone();
         let (script, logs_dir) = (script.clone(), logs.clone());
         let bench = tokio::task::spawn_blocking(move || {
@@ -645,26 +512,11 @@ async fn section_2(scratch: &Scratch, pool: &PgPool, club: &Club, cookies: &Arc<
         "\n2. Rush: {RUSH} distinct signed-in members book one {RUSH_SEATS}-seat session at \
          once, round-robin over {RUSH_SERVERS} servers\n   (three routers, each with its own \
          pool of {} connections: three servers sharing one database)",
-        scratch.config("127.0.0.1:0".parse().unwrap(), false).db_max_connections
+        pool_size(scratch)
     );
     let mut servers = Vec::new();
     for _ in 0..RUSH_SERVERS {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = scratch.config(addr, false);
-        let own_pool = server::connect(&config).await.unwrap();
-        let router = server::build(&config, own_pool.clone(), leptos_options())
-            .await
-            .unwrap();
-        let serve = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-        servers.push((addr, own_pool, serve));
+        servers.push(start_server(scratch, None).await);
     }
     if cookies.len() < RUSH {
         abort("fewer signed-in members than the rush needs");
@@ -780,234 +632,4 @@ async fn section_2(scratch: &Scratch, pool: &PgPool, club: &Club, cookies: &Arc<
             RUSH - RUSH_SEATS as usize
         ));
     }
-}
-
-/// The society `weekly`: every member approved, `SERIES` weekly series (each on one weekday,
-/// so 100 sessions a week) from 52 weeks ago for `WEEKS` weeks, written in bulk, numbered in
-/// `bench_weekly` in start order.
-async fn seed_weekly(pool: &PgPool, founder: &app::access::CurrentUser) -> SocietyId {
-    let mut tx = pool.begin().await.unwrap();
-    let society = new_society(&mut tx, founder, "weekly", "Weekly Club").await;
-    sqlx::query(
-        "insert into memberships (society_id, user_id, role, status)
-         select $1, user_id, 'member', 'approved' from bench_members",
-    )
-    .bind(society)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    let start = this_monday() - chrono::Duration::weeks(52);
-    let days = WEEKS * 7 - 1;
-    sqlx::query(
-        "insert into events (society_id, title, capacity, duration_minutes, time_zone, start_date,
-                             start_time, weekdays, interval_weeks, until_date, last_date, generated_until)
-         select $1, 'Series ' || k, $2, 60, 'Europe/Berlin', $3::date, make_time(7 + k / 7, 0, 0),
-                array[1 + k % 7]::smallint[], 1, $3::date + $4, $3::date + $4, $3::date + $4
-           from generate_series(0, $5 - 1) as k",
-    )
-    .bind(society)
-    .bind(SERIES_CAPACITY)
-    .bind(start)
-    .bind(days)
-    .bind(SERIES)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    sqlx::query(
-        "insert into occurrences (society_id, event_id, series_date, starts_at, ends_at, capacity)
-         select e.society_id, e.id, d::date, (d::date + e.start_time) at time zone 'Europe/Berlin',
-                (d::date + e.start_time) at time zone 'Europe/Berlin' + interval '60 minutes', e.capacity
-           from events e
-          cross join generate_series($2::date, $2::date + $3, interval '1 day') as d
-          where e.society_id = $1 and extract(isodow from d) = e.weekdays[1]",
-    )
-    .bind(society)
-    .bind(start)
-    .bind(days)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    sqlx::query(
-        "create table bench_weekly as
-         select (row_number() over (order by starts_at, id) - 1)::int as k, id, society_id, starts_at
-           from occurrences where society_id = $1",
-    )
-    .bind(society)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    sqlx::query("alter table bench_weekly add primary key (k)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    society
-}
-
-/// Writes the `weekly` bookings numbered `from..to`: booking `b` is place `j = b / sessions`
-/// on session `k = b % sessions`, held by member `(7k + 101j) % 10,000` (different members on
-/// one session, as 101 is prime to 10,000); places past the capacity are waitlisted. The
-/// counter trigger is off during the load (it would update the session row once per booking)
-/// and the counters are recomputed in one statement instead, all in one transaction.
-async fn load_bookings(pool: &PgPool, society: SocietyId, sessions: i64, from: i64, to: i64) {
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("alter table bookings disable trigger bookings_count")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query(
-        "insert into bookings (society_id, occurrence_id, user_id, status, queue_number, confirmed_at, created_at)
-         select s.society_id, s.id, m.user_id,
-                case when p.j < $4 then 'confirmed' else 'waitlisted' end::booking_status,
-                case when p.j >= $4 then nextval('bookings_queue_number_seq') end,
-                case when p.j < $4 then least(now(), s.starts_at - interval '7 days') + p.j * interval '1 second' end,
-                least(now(), s.starts_at - interval '7 days') + p.j * interval '1 second'
-           from generate_series($1::bigint, $2::bigint - 1) as b
-          cross join lateral (select (b % $3)::int as k, b / $3 as j) as p
-           join bench_weekly s on s.k = p.k
-           join bench_members m on m.n = (p.k * 7 + p.j * 101) % $5",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(sessions)
-    .bind(i64::from(SERIES_CAPACITY))
-    .bind(i64::from(MEMBERS))
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    sqlx::query(
-        "update occurrences o set confirmed_count = c.confirmed, waitlisted_count = c.waitlisted
-           from (select occurrence_id,
-                        count(*) filter (where status = 'confirmed' and not walk_in) as confirmed,
-                        count(*) filter (where status = 'waitlisted') as waitlisted
-                   from bookings where society_id = $1 group by occurrence_id) as c
-          where o.id = c.occurrence_id",
-    )
-    .bind(society)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    sqlx::query("alter table bookings enable trigger bookings_count")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    sqlx::query("analyze").execute(pool).await.unwrap();
-}
-
-async fn section_3(scratch: &Scratch, pool: &PgPool, club: &Club) {
-    let seeding = Instant::now();
-    let society = seed_weekly(pool, &club.founder).await;
-    let sessions: i64 = sqlx::query_scalar("select count(*) from bench_weekly")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let next_monday = this_monday() + chrono::Duration::days(7);
-    // The first session of next week, and the member with place `VIEWER_PLACE` on it.
-    let (session, k): (uuid::Uuid, i32) = sqlx::query_as(
-        "select id, k from bench_weekly
-          where starts_at >= ($1::date::timestamp at time zone 'Europe/Berlin')
-          order by k limit 1",
-    )
-    .bind(next_monday)
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    if i64::from(k) + VIEWER_PLACE * sessions >= LARGE {
-        abort("the viewer's place is past the 1,000,000 bookings");
-    }
-    let viewer = ((i64::from(k) * 7 + VIEWER_PLACE * 101) % i64::from(MEMBERS)) as usize;
-    println!(
-        "\n3. Pages for a signed-in member of `weekly` ({SERIES} weekly series × {WEEKS} weeks = \
-         {sessions} sessions of {SERIES_CAPACITY} spots, seeded in {:.1} s); {PAGE_REQUESTS} \
-         requests each, {PAGE_CONCURRENCY} clients",
-        seeding.elapsed().as_secs_f64()
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = scratch.config(addr, false);
-    let router = server::build(&config, pool.clone(), leptos_options())
-        .await
-        .unwrap();
-    let serve = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    let cookie = support::sign_in_from(pool, addr, &email(viewer), "bench-viewer").await;
-    let week = format!("/s/weekly/calendar?view=week&date={next_monday}");
-    let page = format!("/s/weekly/sessions/{session}");
-    println!(
-        "{:<12} {:<14} {:>12} {:>8} {:>8} {:>8} {:>8} {:>10}",
-        "bookings", "page", "in table", "req/s", "p50 ms", "p95 ms", "p99 ms", "shown"
-    );
-    let mut results = Vec::new();
-    let mut loaded = 0;
-    for size in [SMALL, LARGE] {
-        let loading = Instant::now();
-        load_bookings(pool, society, sessions, loaded, size).await;
-        loaded = size;
-        let load_secs = loading.elapsed().as_secs_f64();
-        let total: i64 = sqlx::query_scalar("select count(*) from bookings")
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        let mine: i64 = sqlx::query_scalar(
-            "select count(*) from bookings where society_id = $1 and user_id = (select user_id from bench_members where n = $2)",
-        )
-        .bind(society)
-        .bind(viewer as i32)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        println!(
-            "  ({size} bookings in `weekly` loaded in {load_secs:.1} s; the viewer holds {mine} of them)"
-        );
-        for (name, path) in [("week view", &week), ("session page", &page)] {
-            let request = support::Request {
-                post: false,
-                path: path.clone(),
-                cookie: Some(cookie.clone()),
-                brotli: false,
-            };
-            let (elapsed, mut latencies, body) =
-                support::load(addr, request, PAGE_REQUESTS, PAGE_CONCURRENCY).await;
-            latencies.sort();
-            let pct = |p: f64| support::percentile_ms(&latencies, p);
-            let shown = if name == "week view" {
-                let n = body.matches("data-testid=\"session\"").count();
-                if n != SERIES as usize {
-                    abort(&format!("the week view shows {n} sessions, not {SERIES}"));
-                }
-                format!("{n} sess.")
-            } else {
-                format!("{} KB", body.len() / 1024)
-            };
-            println!(
-                "{:<12} {:<14} {:>12} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>10}",
-                size,
-                name,
-                total,
-                PAGE_REQUESTS as f64 / elapsed.as_secs_f64(),
-                pct(0.50),
-                pct(0.95),
-                pct(0.99),
-                shown
-            );
-            results.push((pct(0.50), pct(0.99)));
-        }
-    }
-    for (i, name) in ["week view", "session page"].into_iter().enumerate() {
-        let (small, large) = (results[i], results[i + 2]);
-        let (p50, p99) = (large.0 / small.0, large.1 / small.1);
-        println!(
-            "{name}: 1,000,000 ÷ 10,000 bookings = {p50:.2}× at p50, {p99:.2}× at p99 \
-             (target ≤ 1.5×: {})",
-            verdict(p50 <= 1.5 && p99 <= 1.5)
-        );
-    }
-    serve.abort();
 }
