@@ -88,6 +88,34 @@ pub async fn club(pool: &PgPool, slug: &str, capacity: i32, weeks: u32) -> Club 
     club_on(pool, slug, capacity, start, weeks).await
 }
 
+/// A second event of the club: one untaught session of 10 spots two days ahead at `hour`.
+pub async fn another_session(pool: &PgPool, club: &Club, title: &str, hour: u32) -> OccurrenceId {
+    let mut tx = pool.begin().await.unwrap();
+    let created = calls::create_event(
+        &mut tx,
+        club.society,
+        club.admin,
+        NewEvent {
+            details: EventDetails {
+                title: title.into(),
+                description: String::new(),
+                location: String::new(),
+                capacity: 10,
+                duration_minutes: 60,
+                category: None,
+                trainers: vec![],
+            },
+            start_date: Utc::now().date_naive() + Duration::days(2),
+            start_time: NaiveTime::from_hms_opt(hour, 0, 0).unwrap(),
+            weekly: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    created.occurrence_ids[0]
+}
+
 /// An approved member of `society`.
 pub async fn member(pool: &PgPool, society: SocietyId, name: &str) -> UserId {
     let user = fx::user(pool, name, false).await;

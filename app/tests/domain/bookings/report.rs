@@ -87,32 +87,8 @@ async fn trainers_export_the_sessions_they_teach_and_admins_every_session(pool: 
         .await
         .unwrap();
     // A second event nobody teaches.
-    let mut tx = pool.begin().await.unwrap();
-    let other = calls::create_event(
-        &mut tx,
-        club.society,
-        club.admin,
-        app::events::NewEvent {
-            details: app::events::EventDetails {
-                title: "Untaught".into(),
-                description: String::new(),
-                location: String::new(),
-                capacity: 5,
-                duration_minutes: 60,
-                category: None,
-                trainers: vec![],
-            },
-            start_date: Utc::now().date_naive() + Duration::days(2),
-            start_time: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
-            weekly: None,
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    book(&pool, club.society, m, other.occurrence_ids[0])
-        .await
-        .unwrap();
+    let other = another_session(&pool, &club, "Untaught", 9).await;
+    book(&pool, club.society, m, other).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     let taught = lines(&pool, &club, club.trainer).await;
     assert_eq!(taught.len(), 1);

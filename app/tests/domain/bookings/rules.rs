@@ -363,35 +363,12 @@ async fn a_member_books_at_most_the_weekly_number_in_one_calendar_week(pool: PgP
     // Two events on the same day: the second booking of that week is one too many.
     let club = club(&pool, "week", 10, 1).await;
     set_rules(&pool, club.society, |r| r.max_per_week = 1).await;
-    let start = Utc::now().date_naive() + Duration::days(2);
-    let mut tx = pool.begin().await.unwrap();
-    let other = calls::create_event(
-        &mut tx,
-        club.society,
-        club.admin,
-        app::events::NewEvent {
-            details: app::events::EventDetails {
-                title: "Other".into(),
-                description: String::new(),
-                location: String::new(),
-                capacity: 10,
-                duration_minutes: 60,
-                category: None,
-                trainers: vec![],
-            },
-            start_date: start,
-            start_time: chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            weekly: None,
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let other = another_session(&pool, &club, "Other", 8).await;
     let m = member(&pool, club.society, "week-m").await;
     book(&pool, club.society, m, club.sessions[0])
         .await
         .unwrap();
-    let second = book(&pool, club.society, m, other.occurrence_ids[0]).await;
+    let second = book(&pool, club.society, m, other).await;
     assert!(conflict(second).contains("per week"));
 }
 
