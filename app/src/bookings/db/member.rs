@@ -32,6 +32,11 @@ impl Booker {
     pub fn society(&self) -> SocietyId {
         self.society
     }
+
+    /// `lock_session` with the rules and zone this proof already read.
+    async fn lock_session(&self, conn: &mut PgConnection, id: OccurrenceId) -> AppResult<Session> {
+        super::lock_session_with(conn, self.society, id, self.rules, self.zone).await
+    }
     pub fn user(&self) -> UserId {
         self.user
     }
@@ -45,12 +50,9 @@ pub async fn lock_booker(
     user: UserId,
     now: DateTime<Utc>,
 ) -> AppResult<Booker> {
-    let status = lock_membership(&mut *conn, society, user).await?;
-    let standing = match status {
+    let standing = match lock_membership(&mut *conn, society, user).await? {
         None => return Err(AppError::Forbidden),
-        Some(MembershipStatus::Approved) => {
-            super::read::standing(&mut *conn, society, Some(user), now).await?
-        }
+        Some(MembershipStatus::Approved) => Standing::Member,
         Some(MembershipStatus::Pending) => Standing::Pending,
         Some(MembershipStatus::Rejected) => Standing::Rejected,
         Some(MembershipStatus::Suspended) => Standing::Suspended,
@@ -58,7 +60,14 @@ pub async fn lock_booker(
     if let Some(reason) = standing.reason() {
         return Err(AppError::Conflict(reason));
     }
-    let (rules, zone) = rules_and_zone(conn, society).await?;
+    let (rules, zone) = rules_and_zone(&mut *conn, society).await?;
+    if let Some((ends, strikes)) = super::read::ban_of(conn, society, user, now).await? {
+        let banned = Standing::Banned {
+            until: local(zone, ends),
+            strikes,
+        };
+        return Err(AppError::Conflict(banned.reason().unwrap_or_default()));
+    }
     Ok(Booker {
         society,
         user,
@@ -144,7 +153,7 @@ pub async fn book(
     id: OccurrenceId,
     now: DateTime<Utc>,
 ) -> AppResult<Booking> {
-    let session = lock_session(&mut *conn, booker.society, id).await?;
+    let session = booker.lock_session(&mut *conn, id).await?;
     session.refuse_cancelled()?;
     if let Some(reason) = session.cutoffs().closed_reason(session.zone, now) {
         return Err(AppError::Conflict(reason));
@@ -469,7 +478,7 @@ pub async fn enrol(
     .await?;
     let (mut confirmed, mut waitlisted) = (0, 0);
     for occurrence in sessions {
-        let session = lock_session(&mut *conn, booker.society, occurrence).await?;
+        let session = booker.lock_session(&mut *conn, occurrence).await?;
         match enrol_one(&mut *conn, &session, booker.user, id, now).await? {
             Some(BookingStatus::Confirmed) => confirmed += 1,
             Some(_) => waitlisted += 1,

@@ -185,6 +185,17 @@ pub(crate) async fn lock_session(
     id: OccurrenceId,
 ) -> AppResult<Session> {
     let (rules, zone) = rules_and_zone(&mut *conn, society).await?;
+    lock_session_with(conn, society, id, rules, zone).await
+}
+
+/// `lock_session`, with the society's rules and zone already in hand.
+pub(crate) async fn lock_session_with(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    id: OccurrenceId,
+    rules: BookingRules,
+    zone: Tz,
+) -> AppResult<Session> {
     let r = sqlx::query!(
         r#"select e.title, o.starts_at as "starts_at: DateTime<Utc>",
                   o.capacity, o.confirmed_count, o.status = 'cancelled' as "cancelled!"

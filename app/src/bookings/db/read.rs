@@ -25,20 +25,13 @@ pub async fn standing(
         return Ok(Standing::Visitor);
     };
     let row = sqlx::query!(
-        r#"select m.status as "status: MembershipStatus", s.time_zone,
-                  (select max(b.ends_at) from booking_bans b
-                    where b.society_id = $1 and b.user_id = $2 and b.lifted_at is null
-                      and b.starts_at <= $3 and b.ends_at > $3) as "ban_ends: DateTime<Utc>",
-                  (select max(b.strikes) from booking_bans b
-                    where b.society_id = $1 and b.user_id = $2 and b.lifted_at is null
-                      and b.starts_at <= $3 and b.ends_at > $3) as ban_strikes
+        r#"select m.status as "status: MembershipStatus", s.time_zone
              from memberships m join societies s on s.id = m.society_id
             where m.society_id = $1 and m.user_id = $2"#,
         society as SocietyId,
         user as UserId,
-        now as DateTime<Utc>,
     )
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         return Ok(Standing::NotMember);
@@ -47,17 +40,39 @@ pub async fn standing(
         MembershipStatus::Pending => Standing::Pending,
         MembershipStatus::Rejected => Standing::Rejected,
         MembershipStatus::Suspended => Standing::Suspended,
-        MembershipStatus::Approved => match row.ban_ends {
-            Some(ends) => {
+        MembershipStatus::Approved => match ban_of(conn, society, user, now).await? {
+            Some((ends, strikes)) => {
                 let zone: Tz = row.time_zone.parse().unwrap_or(chrono_tz::UTC);
                 Standing::Banned {
                     until: local(zone, ends),
-                    strikes: row.ban_strikes.unwrap_or(0),
+                    strikes,
                 }
             }
             None => Standing::Member,
         },
     })
+}
+
+/// `user`'s booking ban in `society` at `now`, if one is in force: when it ends and after how
+/// many strikes.
+pub(crate) async fn ban_of(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> AppResult<Option<(DateTime<Utc>, i32)>> {
+    let ban = sqlx::query!(
+        r#"select ends_at as "ends_at: DateTime<Utc>", strikes from booking_bans
+            where society_id = $1 and user_id = $2 and lifted_at is null
+              and starts_at <= $3 and ends_at > $3
+            order by ends_at desc limit 1"#,
+        society as SocietyId,
+        user as UserId,
+        now as DateTime<Utc>,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(ban.map(|b| (b.ends_at, b.strikes)))
 }
 
 /// The society's fair-use rules.
