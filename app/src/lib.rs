@@ -2,7 +2,7 @@
 //!
 //! Modules are layered; each names only modules below it:
 //! error, ids, paths, secret, wall → mail, ui → state → access (who is asking, roles, proofs)
-//! → audit, notifications (record / enqueue) → features (auth; societies ← bookings ← events,
+//! → audit, jobs (the queue and its worker) → notifications (enqueue, deliver) → features (auth; societies ← bookings ← events,
 //! members ← invitations, me) → shell. `tests/layers.rs` checks it.
 #![recursion_limit = "256"]
 
@@ -22,6 +22,7 @@ mod ui;
 pub mod access;
 
 pub mod audit;
+pub mod jobs;
 pub mod notifications;
 
 pub mod auth;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::{header::ContentType, Mailbox, MultiPart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -27,12 +27,26 @@ pub fn normalize_email(raw: &str) -> AppResult<String> {
     }
 }
 
-/// One plain-text message.
-#[derive(Debug, Clone)]
+/// One message: plain text, and optionally the same as HTML.
+#[derive(Debug, Clone, Default)]
 pub struct Email {
     pub to: String,
     pub subject: String,
+    /// The plain-text part.
     pub body: String,
+    pub html: Option<String>,
+    /// A stable id (the part before `@`) for the `Message-ID` header, so the same message
+    /// sent again is recognisably the same; a fresh one when `None`.
+    pub message_id: Option<String>,
+}
+
+/// Why a message was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    /// The server refused it for good (a 5xx reply: no such mailbox, bad address): sending
+    /// it again will not help.
+    pub permanent: bool,
+    pub message: String,
 }
 
 #[derive(Clone)]
@@ -55,8 +69,10 @@ pub struct Mailer {
 impl Mailer {
     /// A mailer for an SMTP URL (`smtp://host:port`, `smtps://user:pass@host`, see lettre).
     pub fn smtp(url: &str, from: Mailbox) -> Result<Self, String> {
+        // One pool of SMTP connections, reused by every message (lettre's `pool`).
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| e.to_string())?
+            .timeout(Some(std::time::Duration::from_secs(30)))
             .build();
         Ok(Self {
             from,
@@ -82,32 +98,59 @@ impl Mailer {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(subject = %email.subject))]
+    /// Sends `email`; any failure is logged and reported as `Internal`.
     pub async fn send(&self, email: Email) -> AppResult<()> {
-        let to: Mailbox = email
-            .to
-            .parse()
-            .map_err(|_| AppError::invalid("email", "This is not a valid email address."))?;
-        let message = Message::builder()
+        self.deliver(email).await.map_err(|e| {
+            if e.message.starts_with("invalid address") {
+                AppError::invalid("email", "This is not a valid email address.")
+            } else {
+                AppError::Internal
+            }
+        })
+    }
+
+    /// Sends `email`, saying whether a failure is worth another attempt.
+    #[tracing::instrument(skip_all, fields(subject = %email.subject))]
+    pub async fn deliver(&self, email: Email) -> Result<(), SendError> {
+        let to: Mailbox = email.to.parse().map_err(|_| SendError {
+            permanent: true,
+            message: "invalid address".into(),
+        })?;
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(&email.subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.body.clone())
-            .map_err(|e| {
-                tracing::error!(error = %e, "could not build email");
-                AppError::Internal
-            })?;
+            .subject(&email.subject);
+        if let Some(id) = &email.message_id {
+            builder = builder.message_id(Some(format!("<{id}@{}>", self.from.email.domain())));
+        }
+        let built = match &email.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                email.body.clone(),
+                html.clone(),
+            )),
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(email.body.clone()),
+        };
+        let message = built.map_err(|e| {
+            tracing::error!(error = %e, "could not build email");
+            SendError {
+                permanent: true,
+                message: format!("could not build the message: {e}"),
+            }
+        })?;
         let sent = match &self.transport {
-            Transport::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: e.to_string(),
+            }),
             Transport::Folder { dir, files } => files
                 .send(message)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| SendError {
+                    permanent: false,
+                    message: e.to_string(),
+                })
                 .map(|id| {
                     let file = dir.join(format!("{id}.eml"));
                     tracing::info!(file = %file.display(), "development mail saved (not sent)");
@@ -121,9 +164,8 @@ impl Mailer {
                     );
                 }),
         };
-        sent.map_err(|e| {
-            tracing::error!(error = %e, "sending email failed");
-            AppError::Internal
+        sent.inspect_err(|e| {
+            tracing::warn!(error = %e.message, permanent = e.permanent, "sending email failed");
         })
     }
 }

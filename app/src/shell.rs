@@ -13,8 +13,10 @@ use crate::bookings::{BookingRulesPanel, MyBookingsPage, ReportsPage};
 use crate::error::AppError;
 use crate::events::{CalendarPage, CategoriesPanel, MySessionsPage, NewEventPage, OccurrencePage};
 use crate::invitations::{InvitationPage, InvitationsPage};
+use crate::jobs::JobsPage;
 use crate::me::MePage;
 use crate::members::{MembersPage, MembershipPanel, RequestsPage};
+use crate::notifications::{BellLink, DeliveriesPage, NotificationsPage, PreferencesPage};
 use crate::societies::{HomePage, NewSocietyPage, SettingsPage, SocietyLayout, SocietyPage};
 use crate::ui::{ErrorPage, FlashMessage};
 
@@ -57,6 +59,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/me") view=MePage ssr=SsrMode::Async/>
                     <Route path=path!("/my-sessions") view=MySessionsPage ssr=SsrMode::Async/>
                     <Route path=path!("/my-bookings") view=MyBookingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/notifications/preferences") view=PreferencesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/jobs") view=JobsPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in/email") view=EmailSignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/societies/new") view=NewSocietyPage ssr=SsrMode::Async/>
@@ -72,6 +77,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("settings") view=SocietySettings ssr=SsrMode::Async/>
                         <Route path=path!("audit") view=AuditLogPage ssr=SsrMode::Async/>
                         <Route path=path!("reports") view=ReportsPage ssr=SsrMode::Async/>
+                        <Route path=path!("deliveries") view=DeliveriesPage ssr=SsrMode::Async/>
                     </ParentRoute>
                 </Routes>
             </main>
@@ -112,7 +118,7 @@ fn Header() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         match user.await {
-                            Ok(Some(me)) => view! { <UserMenu me/> }.into_any(),
+                            Ok(Some(me)) => view! { <BellLink/><UserMenu me/> }.into_any(),
                             _ => view! { <a class="button" href="/sign-in">"Sign in"</a> }.into_any(),
                         }
                     })}
@@ -132,6 +138,8 @@ fn UserMenu(me: CurrentUser) -> impl IntoView {
                 <a role="menuitem" href="/me">"My profile"</a>
                 <a role="menuitem" href="/my-bookings">"My bookings"</a>
                 <a role="menuitem" href="/my-sessions">"My sessions"</a>
+                <a role="menuitem" href="/notifications">"Notifications"</a>
+                {me.is_platform_admin.then(|| view! { <a role="menuitem" href="/admin/jobs">"Background jobs"</a> })}
                 <form method="post" action="/auth/logout">
                     <button role="menuitem" type="submit" class="link">"Sign out"</button>
                 </form>

@@ -17,18 +17,19 @@ const LAYERS: &[(&str, u8)] = &[
     ("state", 2),
     ("access", 3),
     ("audit", 4),
-    ("notifications", 4),
+    ("jobs", 4),
+    ("notifications", 5),
     // Features: events → bookings → societies; invitations, me → members; auth stands alone.
     // Events name bookings (a capacity change promotes the waitlist), members name bookings (a
     // member who leaves gives up their spots).
-    ("auth", 5),
-    ("societies", 5),
-    ("bookings", 6),
-    ("members", 7),
-    ("events", 7),
-    ("invitations", 8),
-    ("me", 8),
-    ("shell", 9),
+    ("auth", 6),
+    ("societies", 6),
+    ("bookings", 7),
+    ("members", 8),
+    ("events", 8),
+    ("invitations", 9),
+    ("me", 9),
+    ("shell", 10),
 ];
 
 fn layer(module: &str) -> Option<u8> {

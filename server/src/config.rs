@@ -50,6 +50,14 @@ pub struct Config {
     pub session_max_days: i64,
     pub trust_forwarded_for: bool,
     pub json_logs: bool,
+    /// Background jobs this process runs at once (`ROSTER_JOB_CONCURRENCY`); 0 runs none
+    /// (a replica that only serves pages; the scheduler and dispatcher run anyway).
+    pub job_concurrency: usize,
+    /// How long join requests gather before an admin's digest mail (`ROSTER_REQUEST_DIGEST_MINUTES`).
+    pub request_digest_minutes: i64,
+    /// The first retry of a failed job waits about this long, doubling per attempt up to an
+    /// hour (`ROSTER_JOB_BACKOFF_MS`).
+    pub job_backoff_ms: u64,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -318,6 +326,9 @@ impl Config {
             session_max_days: number(vars, "ROSTER_SESSION_MAX_DAYS", 30, 1..=366)?,
             trust_forwarded_for: flag(vars, "ROSTER_TRUST_FORWARDED_FOR", false)?,
             json_logs,
+            job_concurrency: number(vars, "ROSTER_JOB_CONCURRENCY", 4, 0..=64)? as usize,
+            request_digest_minutes: number(vars, "ROSTER_REQUEST_DIGEST_MINUTES", 10, 0..=1440)?,
+            job_backoff_ms: number(vars, "ROSTER_JOB_BACKOFF_MS", 10_000, 10..=3_600_000)? as u64,
         })
     }
 
@@ -358,6 +369,7 @@ mod tests {
             (7 * 24 * 60, 30)
         );
         assert_eq!(c.db_max_connections, 20);
+        assert_eq!((c.job_concurrency, c.request_digest_minutes), (4, 10));
         assert!(
             matches!(c.mail, MailConfig::Folder(_)),
             "development keeps mail in a folder"

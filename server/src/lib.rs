@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod demo;
 pub mod exports;
 pub mod feeds;
+pub mod jobs;
 pub mod live;
 pub mod oidc;
 pub mod telemetry;
@@ -122,13 +123,13 @@ fn pkg_files(options: &LeptosOptions) -> Router {
         .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, cache))
 }
 
-/// The whole application: state and router, ready to serve. Also returns the session
-/// clean-up task, which the caller owns.
+/// The whole application: the router, ready to serve, and its background work (job worker,
+/// scheduler, notification dispatcher), which runs until the caller stops it (or drops it).
 pub async fn build(
     config: &Config,
     pool: PgPool,
     leptos_options: LeptosOptions,
-) -> Result<Router, StartError> {
+) -> Result<(Router, jobs::Background), StartError> {
     let mail_from = config
         .mail_from
         .parse()
@@ -242,7 +243,10 @@ pub async fn build(
                 // (11) takes seconds per streamed page. `/pkg` comes precompressed at 11.
                 .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4))),
         );
-    Ok(router)
+    let background = jobs::start(state, jobs::BackgroundConfig::new(config))
+        .await
+        .map_err(StartError)?;
+    Ok((router, background))
 }
 
 /// `GET /readyz`: 200 when the database answers within two seconds.
@@ -256,36 +260,6 @@ async fn readyz(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
         Ok(Ok(_)) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
     }
-}
-
-/// Deletes expired sessions every hour until the returned task is aborted.
-pub fn spawn_session_cleanup(pool: PgPool) -> tokio::task::JoinHandle<()> {
-    use tower_sessions::session_store::ExpiredDeletion;
-    let store = PostgresStore::new(pool);
-    tokio::spawn(async move {
-        if let Err(e) = store
-            .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
-            .await
-        {
-            tracing::error!(error = %e, "session clean-up stopped");
-        }
-    })
-}
-
-/// Extends the weekly series' sessions up to the horizon now and every hour until the returned
-/// task is aborted. Safe with several replicas: each event is extended under its row lock and
-/// a session is never made twice. (The job worker of a later issue takes this over.)
-pub fn spawn_horizon_job(pool: PgPool) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            every_hour.tick().await;
-            match app::events::db::extend_horizons(&pool).await {
-                Ok(made) => tracing::info!(sessions = made, "series horizon extended"),
-                Err(e) => tracing::error!(error = %e, "extending the series horizon failed"),
-            }
-        }
-    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -28,9 +28,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), server::StartError> {
     let pool = server::connect(&config).await?;
     let options = server::leptos_options(&config);
-    let router = server::build(&config, pool.clone(), options).await?;
-    let cleanup = server::spawn_session_cleanup(pool.clone());
-    let horizon = server::spawn_horizon_job(pool.clone());
+    let (router, background) = server::build(&config, pool.clone(), options).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| {
@@ -51,8 +49,8 @@ async fn run(config: Config) -> Result<(), server::StartError> {
     .with_graceful_shutdown(server::shutdown_signal())
     .await
     .map_err(|e| server::StartError(format!("server error: {e}")))?;
-    cleanup.abort();
-    horizon.abort();
+    tracing::info!("stopping background jobs");
+    background.stop().await;
     pool.close().await;
     tracing::info!("stopped");
     Ok(())

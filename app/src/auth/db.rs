@@ -182,3 +182,19 @@ pub async fn redeem_email_token(conn: &mut PgConnection, token: &str) -> AppResu
         )
     })
 }
+
+/// Deletes sign-in tokens that expired more than a day before `now` (scheduled job
+/// `cleanup.tokens`). Returns how many.
+pub async fn purge_expired_tokens(
+    pool: &sqlx::PgPool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<u64> {
+    let cutoff = now - chrono::Duration::days(1);
+    let done = sqlx::query!(
+        "delete from email_login_tokens where expires_at < $1",
+        cutoff as chrono::DateTime<chrono::Utc>,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -64,6 +64,7 @@ pub async fn request_email_link(email: String, next: Option<String>) -> Result<(
                  The link works once and expires in 15 minutes. If you did not ask for it, \
                  you can ignore this email.\n"
             ),
+            ..Default::default()
         })
         .await?;
     crate::ui::flash(crate::ui::Flash::notice(

@@ -320,6 +320,8 @@ pub struct RulesForm {
     pub ban_days: String,
     pub max_active: String,
     pub max_per_week: String,
+    pub first_reminder_hours: String,
+    pub second_reminder_hours: String,
 }
 
 impl RulesForm {
@@ -335,6 +337,8 @@ impl RulesForm {
             ban_days: n("ban_days", &self.ban_days)?,
             max_active: n("max_active", &self.max_active)?,
             max_per_week: n("max_per_week", &self.max_per_week)?,
+            first_reminder_hours: n("first_reminder_hours", &self.first_reminder_hours)?,
+            second_reminder_hours: n("second_reminder_hours", &self.second_reminder_hours)?,
         })
     }
 }

@@ -126,11 +126,14 @@ pub struct BookingRules {
     pub max_active: i32,
     /// One-off bookings per calendar week (Monday to Sunday, the society's time).
     pub max_per_week: i32,
+    /// Reminders before a session, in hours (0: none); whole days keep the wall-clock time.
+    pub first_reminder_hours: i32,
+    pub second_reminder_hours: i32,
 }
 
 impl BookingRules {
     /// Each field with its form name, label, and allowed range.
-    pub const FIELDS: [(&'static str, &'static str, i32, i32); 8] = [
+    pub const FIELDS: [(&'static str, &'static str, i32, i32); 10] = [
         ("opens_days", "Booking opens (days before)", 1, 365),
         (
             "closes_minutes",
@@ -149,6 +152,18 @@ impl BookingRules {
         ("ban_days", "Ban lasts (days)", 1, 365),
         ("max_active", "Most bookings a member holds", 1, 500),
         ("max_per_week", "Most bookings per week", 1, 100),
+        (
+            "first_reminder_hours",
+            "Reminder (hours before, 0: none)",
+            0,
+            336,
+        ),
+        (
+            "second_reminder_hours",
+            "Second reminder (hours before, 0: none)",
+            0,
+            336,
+        ),
     ];
 
     /// The value of the field named `name` (one of `FIELDS`).
@@ -161,6 +176,8 @@ impl BookingRules {
             "strike_window_days" => self.strike_window_days,
             "ban_days" => self.ban_days,
             "max_active" => self.max_active,
+            "first_reminder_hours" => self.first_reminder_hours,
+            "second_reminder_hours" => self.second_reminder_hours,
             _ => self.max_per_week,
         }
     }
@@ -439,6 +456,8 @@ mod tests {
             ban_days: 7,
             max_active: 10,
             max_per_week: 5,
+            first_reminder_hours: 24,
+            second_reminder_hours: 0,
         }
     }
 
@@ -456,6 +475,8 @@ mod tests {
                     "strike_window_days" => r.strike_window_days = bad,
                     "ban_days" => r.ban_days = bad,
                     "max_active" => r.max_active = bad,
+                    "first_reminder_hours" => r.first_reminder_hours = bad,
+                    "second_reminder_hours" => r.second_reminder_hours = bad,
                     _ => r.max_per_week = bad,
                 }
                 let err = r.validated().unwrap_err();

@@ -300,6 +300,7 @@ pub fn email(created: &CreatedInvitation, inviter: &str, link: &str) -> crate::m
             email = invitation.email,
             expires = invitation.expires_at.format("%Y-%m-%d %H:%M"),
         ),
+        ..Default::default()
     }
 }
 
@@ -490,4 +491,22 @@ pub async fn accept(conn: &mut PgConnection, token: &str, user: &CurrentUser) ->
     )
     .await?;
     Ok(row.slug)
+}
+
+/// Deletes invitations that ended unaccepted (expired or revoked) more than `keep` before
+/// `now`, with their token hashes (scheduled job `invitations.expire`). Returns how many.
+pub async fn purge_ended(
+    pool: &sqlx::PgPool,
+    now: chrono::DateTime<chrono::Utc>,
+    keep: chrono::Duration,
+) -> AppResult<u64> {
+    let cutoff = now - keep;
+    let done = sqlx::query!(
+        "delete from invitations
+          where accepted_at is null and (expires_at < $1 or revoked_at < $1)",
+        cutoff as chrono::DateTime<chrono::Utc>,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -110,6 +110,7 @@ fn SocietyTabs(nav: SocietyNav) -> impl IntoView {
                 <A href=format!("{base}/invitations")>"Invitations"</A>
                 <A href=format!("{base}/settings")>"Settings"</A>
                 <A href=format!("{base}/reports")>"Reports"</A>
+                <A href=format!("{base}/deliveries")>"Deliveries"</A>
                 <A href=format!("{base}/audit")>"Audit log"</A>
             })}
         </nav>

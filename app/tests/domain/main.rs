@@ -11,8 +11,10 @@ mod bookings;
 mod calls;
 mod events;
 mod invitations;
+mod jobs;
 mod management;
 mod members;
+mod notifications;
 
 mod fx {
     use super::*;

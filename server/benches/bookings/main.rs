@@ -117,7 +117,9 @@ async fn start_server(
     let options = leptos::prelude::LeptosOptions::builder()
         .output_name("roster")
         .build();
-    let router = server::build(&config, pool.clone(), options).await.unwrap();
+    let (router, background) = server::build(&config, pool.clone(), options).await.unwrap();
+    // Runs until the bench ends.
+    std::mem::forget(background);
     let serve = tokio::spawn(async move {
         axum::serve(
             listener,

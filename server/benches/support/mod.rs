@@ -45,6 +45,9 @@ impl Scratch {
             session_max_days: 1,
             trust_forwarded_for: false,
             json_logs: false,
+            job_concurrency: 4,
+            request_digest_minutes: 0,
+            job_backoff_ms: 10_000,
         }
     }
 

@@ -116,6 +116,23 @@ async fn claim_key(
     Ok(Some((status, response)))
 }
 
+/// How long an `Idempotency-Key` is remembered: a client retries within minutes, not days.
+pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
+
+/// Forgets idempotency keys older than `IDEMPOTENCY_KEY_HOURS` (scheduled job
+/// `cleanup.tokens`). Returns how many.
+pub async fn purge_idempotency_keys(
+    pool: &sqlx::PgPool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, sqlx::Error> {
+    let cutoff = now - chrono::Duration::hours(IDEMPOTENCY_KEY_HOURS);
+    let done = sqlx::query("delete from idempotency_keys where created_at < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Stores the answer to the request that claimed `key`.
 async fn remember(
     conn: &mut sqlx::PgConnection,

@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::oidc::Oidc;
 
-mod bookings;
+pub mod bookings;
 mod caller;
 mod events;
 mod problem;

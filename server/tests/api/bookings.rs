@@ -213,6 +213,8 @@ async fn every_booking_and_roster_action_holds_the_authorization_matrix(pool: Pg
         ("ban_days", "7"),
         ("max_active", "10"),
         ("max_per_week", "5"),
+        ("first_reminder_hours", "24"),
+        ("second_reminder_hours", "2"),
     ];
     let before = snapshot(&pool).await;
     for (who, browser, expected) in [
@@ -420,6 +422,7 @@ async fn live_counts_reach_an_open_page_from_a_booking_on_another_replica(pool: 
         pool: pool.clone(),
         jar: member.jar.clone(),
         client: member.client.clone(),
+        background: None,
     };
     let booked = on_two
         .call("book_session", &[("slug", "harbour"), ("id", first)])

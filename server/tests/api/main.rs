@@ -9,6 +9,7 @@ mod events;
 mod feeds;
 mod management;
 mod members;
+mod notifications;
 mod rest;
 mod rest_bookings;
 mod societies;
@@ -40,6 +41,9 @@ pub struct TestApp {
     pub jar: Arc<Jar>,
     /// Keeps cookies, never follows redirects (tests look at each hop).
     pub client: reqwest::Client,
+    /// The app's job worker, scheduler and dispatcher: they stop when the last browser of
+    /// this app is dropped.
+    pub background: Option<Arc<server::jobs::Background>>,
 }
 
 /// Starts Roster on a random port with Keycloak sign-in, email sign-in and SMTP mail.
@@ -70,13 +74,16 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
         session_max_days: 30,
         trust_forwarded_for: false,
         json_logs: false,
+        job_concurrency: 4,
+        request_digest_minutes: 0,
+        job_backoff_ms: 10_000,
     };
     tweak(&mut config);
     let options = leptos::prelude::LeptosOptions::builder()
         .output_name("roster")
         .site_root("target/site")
         .build();
-    let router = server::build(&config, pool.clone(), options)
+    let (router, background) = server::build(&config, pool.clone(), options)
         .await
         .expect("app builds");
     tokio::spawn(async move {
@@ -87,7 +94,9 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
         .await
         .unwrap();
     });
-    TestApp::browser(Url::parse(&format!("http://{addr}")).unwrap(), pool)
+    let mut app = TestApp::browser(Url::parse(&format!("http://{addr}")).unwrap(), pool);
+    app.background = Some(Arc::new(background));
+    app
 }
 
 pub fn location(response: &Response) -> String {
@@ -154,12 +163,15 @@ impl TestApp {
             pool,
             jar,
             client,
+            background: None,
         }
     }
 
     /// Another person's browser on the same running app (own cookies).
     pub fn other_browser(&self) -> TestApp {
-        TestApp::browser(self.base.clone(), self.pool.clone())
+        let mut browser = TestApp::browser(self.base.clone(), self.pool.clone());
+        browser.background = self.background.clone();
+        browser
     }
 
     pub fn url(&self, path: &str) -> Url {
@@ -389,8 +401,12 @@ pub fn link_in(mail: &str) -> String {
 
 /// Mail captured by the local SMTP server, newest last.
 pub fn captured_mail_to(recipient: &str) -> Vec<String> {
-    let dir = PathBuf::from(env("ROSTER_TEST_MAIL_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    captured_mail_in(&PathBuf::from(env("ROSTER_TEST_MAIL_DIR")), recipient)
+}
+
+/// Mail to `recipient` captured into `dir` (by any capture server), newest last.
+pub fn captured_mail_in(dir: &std::path::Path, recipient: &str) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.sort();

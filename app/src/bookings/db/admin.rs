@@ -264,7 +264,8 @@ pub async fn update_rules(
     sqlx::query!(
         "update booking_rules set opens_days = $2, closes_minutes = $3, free_cancel_hours = $4,
                 strike_limit = $5, strike_window_days = $6, ban_days = $7, max_active = $8,
-                max_per_week = $9, updated_at = now()
+                max_per_week = $9, first_reminder_hours = $10, second_reminder_hours = $11,
+                updated_at = now()
           where society_id = $1",
         admin.society() as SocietyId,
         rules.opens_days,
@@ -275,6 +276,8 @@ pub async fn update_rules(
         rules.ban_days,
         rules.max_active,
         rules.max_per_week,
+        rules.first_reminder_hours,
+        rules.second_reminder_hours,
     )
     .execute(&mut *conn)
     .await?;

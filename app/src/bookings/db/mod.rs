@@ -24,6 +24,7 @@ use crate::wall::{local, local_instant};
 mod admin;
 mod member;
 mod read;
+mod reminders;
 mod report;
 mod roster;
 
@@ -33,6 +34,7 @@ pub use admin::{
 };
 pub use member::{book, cancel, end_enrolment, enrol, excuse, lock_booker, Booker};
 pub use read::{my_bookings, rules, session_booking, standing, upcoming_bookings};
+pub use reminders::{announce_ended_bans, queue_reminders, reminder_due};
 pub use report::{range_lines, report, session_lines, MAX_REPORT_DAYS};
 pub use roster::{
     add_walk_in, find_member, mark_attendance, roster, roster_keeper, set_note, RosterKeeper,
@@ -102,6 +104,7 @@ impl Session {
             "occurrence_id": self.id.0,
             "title": self.title,
             "starts": local(self.zone, self.starts_at).format("%Y-%m-%d %H:%M").to_string(),
+            "starts_at": self.starts_at,
         })
     }
 }
@@ -156,7 +159,8 @@ pub(crate) async fn rules_and_zone(
 ) -> AppResult<(BookingRules, Tz)> {
     let r = sqlx::query!(
         "select r.opens_days, r.closes_minutes, r.free_cancel_hours, r.strike_limit,
-                r.strike_window_days, r.ban_days, r.max_active, r.max_per_week, s.time_zone
+                r.strike_window_days, r.ban_days, r.max_active, r.max_per_week,
+                r.first_reminder_hours, r.second_reminder_hours, s.time_zone
            from booking_rules r join societies s on s.id = r.society_id
           where r.society_id = $1",
         society as SocietyId,
@@ -173,6 +177,8 @@ pub(crate) async fn rules_and_zone(
         ban_days: r.ban_days,
         max_active: r.max_active,
         max_per_week: r.max_per_week,
+        first_reminder_hours: r.first_reminder_hours,
+        second_reminder_hours: r.second_reminder_hours,
     };
     Ok((rules, r.time_zone.parse().unwrap_or(chrono_tz::UTC)))
 }
@@ -416,7 +422,7 @@ pub(crate) async fn record_strike(
     reason: StrikeReason,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    sqlx::query!(
+    let inserted = sqlx::query!(
         "insert into strikes (society_id, user_id, booking_id, reason, created_at)
          values ($1, $2, $3, $4, $5) on conflict on constraint strikes_booking_key do nothing",
         session.society as SocietyId,
@@ -427,6 +433,20 @@ pub(crate) async fn record_strike(
     )
     .execute(&mut *conn)
     .await?;
+    if inserted.rows_affected() == 1 {
+        let why = match reason {
+            StrikeReason::LateCancellation => "late_cancellation",
+            StrikeReason::NoShow => "no_show",
+        };
+        notify(
+            &mut *conn,
+            session,
+            member,
+            NotificationKind::StrikeRecorded,
+            serde_json::json!({ "reason": why }),
+        )
+        .await?;
+    }
     let rules = &session.rules;
     let window_start = now - Duration::days(rules.strike_window_days.into());
     let state = sqlx::query!(

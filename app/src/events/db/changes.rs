@@ -120,6 +120,9 @@ pub async fn change_occurrence(
     if change.capacity > old.capacity {
         crate::bookings::db::after_capacity_change(&mut *conn, admin, &[id], Utc::now()).await?;
     }
+    if starts_at != old.starts_at || change.location != old.location {
+        notify_moved(conn, admin.society(), id, old.starts_at, &change.location).await?;
+    }
     let mut changes = serde_json::Map::new();
     let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
         if from != to {
@@ -142,6 +145,47 @@ pub async fn change_occurrence(
     })
     .await?;
     Ok(())
+}
+
+/// Outbox rows telling the trainers and the booked members (spot or waitlist) of session `id`,
+/// if it is still to come, that it moved from `was_starts_at` (or to another place).
+async fn notify_moved(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    id: OccurrenceId,
+    was_starts_at: DateTime<Utc>,
+    location: &str,
+) -> AppResult<usize> {
+    let rows = sqlx::query!(
+        r#"select p.person as "person!: UserId", e.title, o.starts_at as "starts_at: DateTime<Utc>"
+             from (select trainer_id as person from occurrence_trainers where occurrence_id = $1
+                   union
+                   select user_id from bookings
+                    where occurrence_id = $1 and status in ('confirmed', 'waitlisted')) p
+             cross join occurrences o
+             join events e on e.id = o.event_id
+            where o.id = $1 and o.starts_at > now()"#,
+        id as OccurrenceId,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        crate::notifications::db::enqueue(
+            &mut *conn,
+            society,
+            row.person,
+            NotificationKind::OccurrenceMoved,
+            serde_json::json!({
+                "occurrence_id": id.0,
+                "title": row.title,
+                "starts_at": row.starts_at,
+                "was_starts_at": was_starts_at,
+                "location": location,
+            }),
+        )
+        .await?;
+    }
+    Ok(rows.len())
 }
 
 /// Outbox rows telling each trainer of these sessions (those still to come and not cancelled

@@ -119,11 +119,14 @@ pub async fn request(
     )
     .await?;
     if status == MembershipStatus::Pending {
+        let name = sqlx::query_scalar!("select name from users where id = $1", user as UserId)
+            .fetch_one(&mut *conn)
+            .await?;
         crate::notifications::db::enqueue_for_admins(
             &mut *conn,
             society,
             NotificationKind::MembershipRequested,
-            serde_json::json!({ "user_id": user, "message": message }),
+            serde_json::json!({ "user_id": user, "message": message, "name": name }),
         )
         .await?;
     }

@@ -15,6 +15,7 @@ use crate::{calls, fx};
 mod enrolment;
 mod property;
 mod races;
+mod reminders;
 mod report;
 mod roster;
 mod rules;
@@ -233,7 +234,8 @@ pub async fn set_rules(pool: &PgPool, society: SocietyId, change: impl FnOnce(&m
     sqlx::query(
         "update booking_rules set opens_days = $2, closes_minutes = $3, free_cancel_hours = $4,
                 strike_limit = $5, strike_window_days = $6, ban_days = $7, max_active = $8,
-                max_per_week = $9 where society_id = $1",
+                max_per_week = $9, first_reminder_hours = $10, second_reminder_hours = $11
+          where society_id = $1",
     )
     .bind(society)
     .bind(rules.opens_days)
@@ -244,6 +246,8 @@ pub async fn set_rules(pool: &PgPool, society: SocietyId, change: impl FnOnce(&m
     .bind(rules.ban_days)
     .bind(rules.max_active)
     .bind(rules.max_per_week)
+    .bind(rules.first_reminder_hours)
+    .bind(rules.second_reminder_hours)
     .execute(&mut *conn)
     .await
     .unwrap();

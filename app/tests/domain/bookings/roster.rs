@@ -147,6 +147,7 @@ async fn a_no_show_is_a_strike_and_correcting_it_takes_the_strike_back(pool: PgP
         [
             "booking.confirmed",
             "attendance.marked",
+            "strike.recorded",
             "attendance.marked"
         ]
     );

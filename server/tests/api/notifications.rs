@@ -1,0 +1,219 @@
+//! Mail through the job worker and a real SMTP server: the mail server goes down while people
+//! book, cancel and move up; once it is back every message arrives, none twice.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::events::weekly_series;
+use crate::{captured_mail_in, decode_mail, joined, new_society, spawn_app_with, TestApp};
+use server::config::MailConfig;
+
+/// A capture server of our own (the shared one must stay up for the other tests).
+struct Smtp {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Smtp {
+    fn new() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("roster-smtp-{port}-{}", std::process::id()));
+        Self {
+            port,
+            dir,
+            child: None,
+        }
+    }
+
+    fn start(&mut self) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../end2end/support/smtp_capture.py"
+        );
+        let mut child = Command::new("python3")
+            .args([script, "--port", &self.port.to_string(), "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs the capture server");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert!(line.starts_with("smtp-capture ready"), "{line}");
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn delivery_states(pool: &PgPool) -> Vec<(String, i32)> {
+    sqlx::query_as("select status::text, attempts from notification_deliveries order by id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn wait_until(pool: &PgPool, what: &str, done: impl Fn(&[(String, i32)]) -> bool) {
+    let started = std::time::Instant::now();
+    loop {
+        let states = delivery_states(pool).await;
+        if done(&states) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what}: deliveries are {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    raw.split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+async fn book(who: &TestApp, session: &str) -> serde_json::Value {
+    let r = who
+        .call("book_session", &[("slug", "harbour"), ("id", session)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn with_smtp_down_for_a_while_every_message_arrives_once(pool: PgPool) {
+    let mut smtp = Smtp::new();
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    // Two server processes on one database: people sign in through the first (its sign-in
+    // links go through the shared capture server at once); it runs no job worker. The second
+    // one's worker delivers every notification through our own mail server.
+    let app = spawn_app_with(pool.clone(), |c| c.job_concurrency = 0).await;
+    let worker = spawn_app_with(pool.clone(), |c| {
+        c.mail = MailConfig::Smtp(url.clone().into());
+        c.job_backoff_ms = 300;
+    })
+    .await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&app, "harbour").await;
+    let (admin, _, _) = joined(&app, "harbour", "admin-a", "admin", "approved").await;
+    let (_trainer, trainer_email, trainer_id) =
+        joined(&app, "harbour", "trainer", "trainer", "approved").await;
+    let (max, _, _) = joined(&app, "harbour", "max", "member", "approved").await;
+    let (jo, jo_email, _) = joined(&app, "harbour", "jo", "member", "approved").await;
+    let (_event, sessions) = weekly_series(&admin, &trainer_id).await;
+    let first = sessions[0].as_str();
+    sqlx::query("update occurrences set capacity = 1 where id = $1::uuid")
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // The mail server is down: Max takes the only spot, Jo waits, Max cancels (Jo moves up),
+    // then the admin cancels the session.
+    let max_booking = book(&max, first).await;
+    book(&jo, first).await;
+    let cancelled = max
+        .call(
+            "cancel_booking",
+            &[("id", max_booking["id"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let reason = "The river is in flood";
+    let called_off = admin
+        .call(
+            "cancel_session",
+            &[("slug", "harbour"), ("id", first), ("reason", reason)],
+        )
+        .await;
+    assert_eq!(called_off.status(), StatusCode::OK);
+    // Jo: moved up, then cancelled; the trainer: cancelled. (Max's own cancellation and the
+    // bookings are in the app only, by default.)
+    wait_until(&pool, "every delivery tried while SMTP is down", |s| {
+        s.len() == 3
+            && s.iter()
+                .all(|(status, attempts)| status == "failed" && *attempts >= 1)
+    })
+    .await;
+
+    smtp.start();
+    wait_until(&pool, "all sent once SMTP is back", |s| {
+        s.len() == 3 && s.iter().all(|(status, _)| status == "sent")
+    })
+    .await;
+    // Give a duplicate the chance to show up before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let to_jo = captured_mail_in(&smtp.dir, &jo_email);
+    let to_trainer = captured_mail_in(&smtp.dir, &trainer_email);
+    assert_eq!((to_jo.len(), to_trainer.len()), (2, 1));
+    let mut ids: Vec<&str> = to_jo
+        .iter()
+        .chain(&to_trainer)
+        .map(|m| header(m, "Message-ID").expect("a Message-ID"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three different messages");
+
+    let subjects: Vec<&str> = to_jo
+        .iter()
+        .map(|m| header(m, "Subject").unwrap())
+        .collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.starts_with("You have a spot: Squad training")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.starts_with("Cancelled: Squad training")),
+        "{subjects:?}"
+    );
+    let cancelled_mail = to_trainer[0].clone();
+    assert!(
+        cancelled_mail.contains("multipart/alternative"),
+        "a text and an HTML part"
+    );
+    let text = decode_mail(&cancelled_mail);
+    assert!(text.contains(reason), "{text}");
+    // The time is the society's local time with its zone named.
+    assert!(text.contains(" CET") || text.contains(" CEST"), "{text}");
+    let link = format!("{}s/harbour/sessions/{first}", worker.base);
+    assert!(text.contains(&link), "{text}");
+    let page = app
+        .other_browser()
+        .get(&format!("/s/harbour/sessions/{first}"))
+        .await;
+    assert_ne!(page.status(), StatusCode::NOT_FOUND);
+    assert!(text.contains(&format!("{}notifications/preferences", worker.base)));
+}
