@@ -111,6 +111,8 @@ create table notification_deliveries (
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     sent_at    timestamptz,
+    -- web push: the subscriptions it reached already (a retry sends only to the others)
+    sent_to    uuid[] not null default '{}',
     constraint notification_deliveries_once unique (outbox_id, channel),
     constraint notification_deliveries_channel check (channel <> 'in_app'),
     constraint notification_deliveries_sent_shape check ((status = 'sent') = (sent_at is not null))
@@ -145,3 +147,12 @@ alter table booking_rules
 -- bans that just ended.
 create index occurrences_scheduled_starts_idx on occurrences (starts_at) where status = 'scheduled';
 create index booking_bans_ends_idx on booking_bans (ends_at) where lifted_at is null;
+
+-- The VAPID key pair every replica signs web push with (RFC 8292), made at first start unless
+-- ROSTER_VAPID_PRIVATE_KEY gives one: the P-256 private key, base64url.
+create table push_vapid_key (
+    singleton   boolean primary key default true,
+    private_key text not null,
+    created_at  timestamptz not null default now(),
+    constraint push_vapid_key_singleton check (singleton)
+);

@@ -31,6 +31,8 @@ mod server_side {
         pub leptos_options: LeptosOptions,
         pub pool: PgPool,
         pub mailer: Mailer,
+        /// One HTTP client for calls out of Roster (web push), with its connection pool.
+        pub http: reqwest::Client,
         pub settings: Arc<Settings>,
     }
 
@@ -53,6 +55,8 @@ mod server_side {
         pub demo_accounts: Vec<DemoAccount>,
         /// Count client addresses from the `X-Forwarded-For` header (behind a trusted proxy).
         pub trust_forwarded_for: bool,
+        /// The P-256 private key (base64url) that signs web push (VAPID, RFC 8292).
+        pub vapid_key: secrecy::SecretString,
     }
 
     impl Settings {

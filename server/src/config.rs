@@ -58,6 +58,9 @@ pub struct Config {
     /// The first retry of a failed job waits about this long, doubling per attempt up to an
     /// hour (`ROSTER_JOB_BACKOFF_MS`).
     pub job_backoff_ms: u64,
+    /// The VAPID key web push is signed with (`ROSTER_VAPID_PRIVATE_KEY`, a P-256 private key,
+    /// base64url); when unset, one is made at first start and kept in the database.
+    pub vapid_private_key: Option<SecretString>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -329,6 +332,7 @@ impl Config {
             job_concurrency: number(vars, "ROSTER_JOB_CONCURRENCY", 4, 0..=64)? as usize,
             request_digest_minutes: number(vars, "ROSTER_REQUEST_DIGEST_MINUTES", 10, 0..=1440)?,
             job_backoff_ms: number(vars, "ROSTER_JOB_BACKOFF_MS", 10_000, 10..=3_600_000)? as u64,
+            vapid_private_key: vars.get("ROSTER_VAPID_PRIVATE_KEY").map(SecretString::from),
         })
     }
 

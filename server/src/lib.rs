@@ -159,11 +159,24 @@ pub async fn build(
         session_idle: chrono::Duration::minutes(config.session_idle_minutes),
         demo_accounts,
         trust_forwarded_for: config.trust_forwarded_for,
+        vapid_key: app::notifications::push::vapid_key(
+            &pool,
+            config.vapid_private_key.as_ref().map(|k| k.expose_secret()),
+        )
+        .await
+        .map_err(StartError)?
+        .into(),
     };
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("Roster/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| StartError(format!("building the HTTP client failed: {e}")))?;
     let state = AppState {
         leptos_options: leptos_options.clone(),
         pool: pool.clone(),
         mailer,
+        http,
         settings: Arc::new(settings),
     };
 

@@ -141,18 +141,8 @@ pub async fn deliver(state: AppState, job: ClaimedJob) -> JobResult {
             _ => Ok(()),
         };
     };
-    if claimed.channel != Channel::Email {
-        record(
-            pool,
-            &[id],
-            Err(crate::mail::SendError {
-                permanent: true,
-                message: "this channel is not delivered by this server version".into(),
-            }),
-            true,
-        )
-        .await?;
-        return Ok(());
+    if claimed.channel == Channel::Push {
+        return deliver_push(&state, id, claimed.outbox_id, job.is_last_attempt()).await;
     }
     let row = sqlx::query!(
         r#"select o.kind, o.payload, o.society_id as "society: SocietyId",
@@ -181,6 +171,78 @@ pub async fn deliver(state: AppState, job: ClaimedJob) -> JobResult {
     let email = email_of(&state, &ctx, &rendered, to, format!("roster.delivery.{id}"));
     let sent = state.mailer.deliver(email).await;
     record(pool, &[id], sent, job.is_last_attempt()).await
+}
+
+/// Sends push delivery `id` (claimed, `sending`) to the recipient's subscriptions it has not
+/// reached yet.
+async fn deliver_push(state: &AppState, id: i64, outbox: i64, last_attempt: bool) -> JobResult {
+    let pool = &state.pool;
+    let row = sqlx::query!(
+        r#"select o.kind, o.payload, o.society_id as "society: SocietyId",
+                  o.recipient_id as "recipient: UserId", d.sent_to
+             from notification_outbox o join notification_deliveries d on d.outbox_id = o.id
+            where o.id = $1 and d.id = $2"#,
+        outbox,
+        id,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(internal)?;
+    let (Some(kind), Some(user)) = (NotificationKind::parse(&row.kind), row.recipient) else {
+        let why = crate::mail::SendError {
+            permanent: true,
+            message: "no recipient account or unknown kind".into(),
+        };
+        return record(pool, &[id], Err(why), true).await;
+    };
+    let mut conn = pool.acquire().await.map_err(internal)?;
+    let ctx = super::db::context_of(&mut conn, row.society, row.recipient)
+        .await
+        .map_err(internal)?;
+    drop(conn);
+    let rendered = render(kind, &row.payload, &ctx);
+    let message = super::push::PushMessage {
+        title: rendered.subject.clone(),
+        body: rendered.paragraphs.first().cloned().unwrap_or_default(),
+        url: rendered
+            .link
+            .as_ref()
+            .map(|(_, path)| path.clone())
+            .unwrap_or_else(|| "/notifications".into()),
+        tag: format!("roster-{outbox}"),
+    };
+    use secrecy::ExposeSecret;
+    let contact = state
+        .settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let sent = super::push::send(
+        pool,
+        &state.http,
+        state.settings.vapid_key.expose_secret(),
+        &contact,
+        user,
+        &message,
+        &row.sent_to,
+    )
+    .await;
+    let (reached, outcome) = match sent {
+        Ok(reached) => (reached, Ok(())),
+        Err((reached, e)) => (reached, Err(e)),
+    };
+    if !reached.is_empty() {
+        sqlx::query!(
+            "update notification_deliveries set sent_to = sent_to || $2 where id = $1",
+            id,
+            &reached,
+        )
+        .execute(pool)
+        .await
+        .map_err(internal)?;
+    }
+    record(pool, &[id], outcome, last_attempt).await
 }
 
 fn email_of(

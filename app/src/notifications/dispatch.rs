@@ -45,6 +45,14 @@ pub async fn dispatch_batch(pool: &PgPool, digest_window: chrono::Duration) -> A
         .into_iter()
         .map(|p| ((p.user, p.topic, p.channel), p.enabled))
         .collect();
+    let with_push: std::collections::HashSet<UserId> = sqlx::query_scalar!(
+        r#"select distinct user_id as "user: UserId" from push_subscriptions where user_id = any($1)"#,
+        &recipients as &[UserId],
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     let wants = |user: UserId, topic: Topic, channel: Channel| {
         choices
             .get(&(user, topic, channel))
@@ -53,6 +61,7 @@ pub async fn dispatch_batch(pool: &PgPool, digest_window: chrono::Duration) -> A
     };
     let mut in_app_ids = Vec::new();
     let mut email_ids = Vec::new();
+    let mut push_ids = Vec::new();
     let mut digests = Vec::new();
     for row in &rows {
         let Some(kind) = NotificationKind::parse(&row.kind) else {
@@ -67,6 +76,9 @@ pub async fn dispatch_batch(pool: &PgPool, digest_window: chrono::Duration) -> A
         };
         if wants(user, topic, Channel::InApp) {
             in_app_ids.push(row.id);
+        }
+        if with_push.contains(&user) && wants(user, topic, Channel::Push) {
+            push_ids.push(row.id);
         }
         if wants(user, topic, Channel::Email) {
             email_ids.push(row.id);
@@ -88,10 +100,13 @@ pub async fn dispatch_batch(pool: &PgPool, digest_window: chrono::Duration) -> A
     .await?;
     let deliveries = sqlx::query!(
         r#"insert into notification_deliveries (outbox_id, channel)
-           select id, 'email' from unnest($1::bigint[]) as t(id)
+           select id, 'email'::notification_channel from unnest($1::bigint[]) as t(id)
+           union all
+           select id, 'push'::notification_channel from unnest($2::bigint[]) as t(id)
            on conflict on constraint notification_deliveries_once do nothing
-           returning id, outbox_id"#,
+           returning id, outbox_id, channel as "channel: Channel""#,
         &email_ids,
+        &push_ids,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -101,7 +116,7 @@ pub async fn dispatch_batch(pool: &PgPool, digest_window: chrono::Duration) -> A
         .map(|r| r.id)
         .collect();
     for delivery in &deliveries {
-        if requests.contains(&delivery.outbox_id) {
+        if delivery.channel == Channel::Email && requests.contains(&delivery.outbox_id) {
             continue; // sent by the digest
         }
         queue::enqueue(&mut tx, super::deliver::job(delivery.id)).await?;

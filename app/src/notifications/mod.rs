@@ -15,6 +15,8 @@ pub mod deliver;
 #[cfg(feature = "ssr")]
 pub mod dispatch;
 #[cfg(feature = "ssr")]
+pub mod push;
+#[cfg(feature = "ssr")]
 pub mod render;
 mod views;
 
@@ -432,4 +434,58 @@ pub async fn retry_delivery(slug: String, id: i64) -> Result<(), AppError> {
         "The message is queued again.",
     ));
     Ok(())
+}
+
+/// The signed-in person's push state on the preferences page: the key browsers subscribe
+/// with, and how many devices of theirs receive push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushState {
+    pub public_key: String,
+    pub devices: i64,
+}
+
+/// The signed-in person: what the preferences page needs to turn push on.
+#[server(endpoint = "push_setup")]
+pub async fn push_setup() -> Result<PushState, AppError> {
+    use secrecy::ExposeSecret;
+    let me = crate::access::session::require_user().await?;
+    let state = crate::state::state()?;
+    Ok(PushState {
+        public_key: push::public_key(state.settings.vapid_key.expose_secret())?,
+        devices: push::subscriptions(&state.pool, me.id).await?,
+    })
+}
+
+/// The signed-in person: this browser receives push (its `PushSubscription`).
+#[server(endpoint = "subscribe_push")]
+#[tracing::instrument(skip_all)]
+pub async fn subscribe_push(
+    endpoint: String,
+    p256dh: String,
+    auth: String,
+    #[server(default)] user_agent: String,
+) -> Result<(), AppError> {
+    let me = crate::access::session::require_user().await?;
+    let state = crate::state::state()?;
+    let mut conn = state.pool.acquire().await?;
+    push::subscribe(
+        &mut conn,
+        me.id,
+        push::NewSubscription {
+            endpoint,
+            p256dh,
+            auth,
+            user_agent,
+        },
+    )
+    .await
+}
+
+/// The signed-in person: this browser no longer receives push.
+#[server(endpoint = "unsubscribe_push")]
+#[tracing::instrument(skip_all)]
+pub async fn unsubscribe_push(endpoint: String) -> Result<bool, AppError> {
+    let me = crate::access::session::require_user().await?;
+    let state = crate::state::state()?;
+    push::unsubscribe(&state.pool, me.id, &endpoint).await
 }

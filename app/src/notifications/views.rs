@@ -7,8 +7,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{
-    my_notifications, notification_preferences, society_deliveries, unread_notifications, Channel,
-    DeliveryStatus, MarkNotificationsRead, RetryDelivery, SaveNotificationPreferences, Topic,
+    my_notifications, notification_preferences, push_setup, society_deliveries,
+    unread_notifications, Channel, DeliveryStatus, MarkNotificationsRead, RetryDelivery,
+    SaveNotificationPreferences, Topic,
 };
 use crate::ui::{date_time, ErrorPage, LiveForm};
 
@@ -96,6 +97,7 @@ pub fn NotificationsPage() -> impl IntoView {
 #[component]
 pub fn PreferencesPage() -> impl IntoView {
     let prefs = Resource::new(|| (), |_| notification_preferences());
+    let push = Resource::new(|| (), |_| push_setup());
     view! {
         <Title text="Notification preferences"/>
         <section class="card narrow">
@@ -132,6 +134,21 @@ pub fn PreferencesPage() -> impl IntoView {
                             </form>
                         </LiveForm>
                     }.into_any()
+                })}
+            </Transition>
+            <h2>"Push on this device"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    push.await.ok().map(|p| view! {
+                        <p class="hint" data-testid="push-devices">
+                            {format!("{} of your devices receive push.", p.devices)}
+                        </p>
+                        <button type="button" class="secondary" id="push-toggle" data-key=p.public_key>
+                            "Turn on push on this device"
+                        </button>
+                        <p id="push-status" role="status"></p>
+                        <script src="/push.js" defer></script>
+                    })
                 })}
             </Transition>
         </section>

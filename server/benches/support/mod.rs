@@ -48,6 +48,7 @@ impl Scratch {
             job_concurrency: 4,
             request_digest_minutes: 0,
             job_backoff_ms: 10_000,
+            vapid_private_key: None,
         }
     }
 

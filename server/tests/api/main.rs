@@ -10,6 +10,7 @@ mod feeds;
 mod management;
 mod members;
 mod notifications;
+mod push;
 mod rest;
 mod rest_bookings;
 mod societies;
@@ -77,6 +78,7 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
         job_concurrency: 4,
         request_digest_minutes: 0,
         job_backoff_ms: 10_000,
+        vapid_private_key: None,
     };
     tweak(&mut config);
     let options = leptos::prelude::LeptosOptions::builder()
