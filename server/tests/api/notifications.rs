@@ -217,3 +217,180 @@ async fn with_smtp_down_for_a_while_every_message_arrives_once(pool: PgPool) {
     assert_ne!(page.status(), StatusCode::NOT_FOUND);
     assert!(text.contains(&format!("{}notifications/preferences", worker.base)));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn only_platform_admins_see_and_run_the_scheduled_jobs(pool: PgPool) {
+    let app = crate::spawn_app(pool.clone()).await;
+    let (member, _, _) = crate::person(&app, "member").await;
+    let visitor = app.other_browser();
+    assert_eq!(
+        visitor.call("jobs_overview", &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        member.call("jobs_overview", &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        member
+            .call("run_scheduled_job", &[("name", "cleanup.jobs")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    app.sign_in_oidc("admin", "admin-pass").await;
+    let overview: serde_json::Value = app.call("jobs_overview", &[]).await.json().await.unwrap();
+    let names: Vec<&str> = overview["scheduled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), server::jobs::SCHEDULES.len(), "{names:?}");
+    assert!(names.contains(&"sessions.reminders"));
+    assert_eq!(
+        app.call("run_scheduled_job", &[("name", "no.such.job")])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let run = app
+        .call("run_scheduled_job", &[("name", "cleanup.jobs")])
+        .await;
+    assert_eq!(run.status(), StatusCode::OK);
+    // The worker runs it and the page says how it went.
+    let started = std::time::Instant::now();
+    loop {
+        let ok: Option<bool> =
+            sqlx::query_scalar("select last_ok from scheduled_jobs where name = 'cleanup.jobs'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if ok == Some(true) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "not run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = app.page(app.url("/admin/jobs")).await;
+    assert!(page.contains(r#"data-name="cleanup.jobs" data-last="ok""#), "{page}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn deliveries_are_shown_and_retried_for_their_societys_admins_only(pool: PgPool) {
+    let app = crate::spawn_app(pool.clone()).await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&app, "harbour").await;
+    new_society(&app, "river").await;
+    let (harbour_admin, _, _) = joined(&app, "harbour", "admin-h", "admin", "approved").await;
+    let (river_admin, _, _) = joined(&app, "river", "admin-r", "admin", "approved").await;
+    let (member, _, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
+    // A message to the member that gave up (dead), as after days of a broken mail server.
+    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let delivery: i64 = sqlx::query_scalar(
+        "with o as (insert into notification_outbox (society_id, recipient_id, kind, payload, dispatched_at)
+                    values ($1, $2::uuid, 'membership.approved', '{}', now()) returning id)
+         insert into notification_deliveries (outbox_id, channel, status, attempts, last_error)
+         select id, 'email', 'dead', 10, 'connection refused' from o returning id",
+    )
+    .bind(society)
+    .bind(&member_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let id = delivery.to_string();
+    for (who, browser, expected) in [
+        ("river's admin", &river_admin, StatusCode::FORBIDDEN),
+        ("a member", &member, StatusCode::FORBIDDEN),
+    ] {
+        let list = browser
+            .call("society_deliveries", &[("slug", "harbour")])
+            .await;
+        assert_eq!(list.status(), expected, "{who} listing");
+        let retry = browser
+            .call("retry_delivery", &[("slug", "harbour"), ("id", &id)])
+            .await;
+        assert_eq!(retry.status(), expected, "{who} retrying");
+    }
+    // River's admin cannot reach it through their own society either.
+    let retry = river_admin
+        .call("retry_delivery", &[("slug", "river"), ("id", &id)])
+        .await;
+    assert_eq!(retry.status(), StatusCode::NOT_FOUND);
+
+    let list: serde_json::Value = harbour_admin
+        .call("society_deliveries", &[("slug", "harbour"), ("status", "dead")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["last_error"], "connection refused");
+    let retry = harbour_admin
+        .call("retry_delivery", &[("slug", "harbour"), ("id", &id)])
+        .await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    // The shared capture server is up: it goes out now.
+    let started = std::time::Instant::now();
+    loop {
+        let status: String =
+            sqlx::query_scalar("select status::text from notification_deliveries where id = $1")
+                .bind(delivery)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if status == "sent" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = harbour_admin.page(harbour_admin.url("/s/harbour/deliveries")).await;
+    assert!(page.contains(r#"data-testid="delivery" data-status="sent""#), "{page}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_bell_counts_unread_notifications_until_they_are_read(pool: PgPool) {
+    let app = crate::spawn_app(pool.clone()).await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&app, "harbour").await;
+    let (member, _, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
+    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        sqlx::query(
+            "insert into notification_outbox (society_id, recipient_id, kind, payload)
+             values ($1, $2::uuid, 'membership.approved', '{}')",
+        )
+        .bind(society)
+        .bind(&member_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    while !member
+        .page(member.url("/"))
+        .await
+        .contains(r#"data-testid="unread-count" class="badge">2<"#)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no bell count: {}",
+            member.page(member.url("/")).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let list = member.page(member.url("/notifications")).await;
+    assert!(list.contains("Welcome to Harbour"), "{list}");
+    assert_eq!(
+        member.call("mark_notifications_read", &[]).await.status(),
+        StatusCode::OK
+    );
+    assert!(!member.page(member.url("/")).await.contains("unread-count"));
+}
