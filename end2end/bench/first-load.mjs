@@ -98,6 +98,10 @@ const pages = [
   ['my sessions', '/my-sessions', state],
   ['my bookings', '/my-bookings', state],
   ['/me', '/me', state],
+  ['notifications', '/notifications', state],
+  ['preferences', '/notifications/preferences', state],
+  ['deliveries', `/s/${slug}/deliveries`, state],
+  ['jobs (platform)', '/admin/jobs', state],
 ];
 
 const kb = (bytes) => (bytes / 1024).toFixed(1);
