@@ -49,7 +49,10 @@ impl Smtp {
     fn start() -> Self {
         let dir = std::env::temp_dir().join(format!("roster-bench-smtp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end/support/smtp_capture.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../end2end/support/smtp_capture.py"
+        );
         let mut child = Command::new("python3")
             .args([script, "--port", "0", "--dir"])
             .arg(&dir)
@@ -211,12 +214,11 @@ async fn seed(pool: &PgPool) -> Seeded {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let members: Vec<UserId> = sqlx::query_scalar(
-        "select id from users where subject like 'member-%' order by subject",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let members: Vec<UserId> =
+        sqlx::query_scalar("select id from users where subject like 'member-%' order by subject")
+            .fetch_all(pool)
+            .await
+            .unwrap();
     sqlx::query("vacuum analyze").execute(pool).await.unwrap();
     Seeded {
         society,
@@ -236,7 +238,10 @@ async fn wait_for_sent(pool: &PgPool, target: i64, limit: Duration) -> Duration 
     let started = Instant::now();
     while sent(pool).await < target {
         if started.elapsed() > limit {
-            eprintln!("notifications benchmark: only {} of {target} sent after {limit:?}", sent(pool).await);
+            eprintln!(
+                "notifications benchmark: only {} of {target} sent after {limit:?}",
+                sent(pool).await
+            );
             std::process::exit(1);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -287,18 +292,28 @@ async fn main() {
     let (_addr, pool) = start_server(&scratch, smtp.port).await;
     let t = Instant::now();
     let s = seed(&pool).await;
-    println!("seeded {MEMBERS} members with a due reminder each in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "seeded {MEMBERS} members with a due reminder each in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     // 1. 10,000 reminders.
     let started = Instant::now();
-    let queued = app::bookings::db::queue_reminders(&pool, Utc::now()).await.unwrap();
+    let queued = app::bookings::db::queue_reminders(&pool, Utc::now())
+        .await
+        .unwrap();
     let job = started.elapsed();
     let delivered = wait_for_sent(&pool, queued as i64, Duration::from_secs(900)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (captured, distinct) = smtp.count();
     let total = job + delivered;
-    println!("\n1. reminder emails through the SMTP capture server (one server, job concurrency 4)");
-    println!("   reminder job: {queued} queued in {:.2} s", job.as_secs_f64());
+    println!(
+        "\n1. reminder emails through the SMTP capture server (one server, job concurrency 4)"
+    );
+    println!(
+        "   reminder job: {queued} queued in {:.2} s",
+        job.as_secs_f64()
+    );
     println!(
         "   all sent {:.1} s after the job ({:.0} mails/s); {:.1} s in all",
         delivered.as_secs_f64(),
@@ -344,7 +359,12 @@ async fn main() {
         "   p99 ratio delivering / idle: {:.2}",
         p(&busy, 0.99) / p(&idle, 0.99)
     );
-    wait_for_sent(&pool, queued as i64 + MEMBERS as i64, Duration::from_secs(900)).await;
+    wait_for_sent(
+        &pool,
+        queued as i64 + MEMBERS as i64,
+        Duration::from_secs(900),
+    )
+    .await;
     pool.close().await;
     drop(smtp);
     scratch.drop().await;

@@ -273,7 +273,10 @@ async fn only_platform_admins_see_and_run_the_scheduled_jobs(pool: PgPool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let page = app.page(app.url("/admin/jobs")).await;
-    assert!(page.contains(r#"data-name="cleanup.jobs" data-last="ok""#), "{page}");
+    assert!(
+        page.contains(r#"data-name="cleanup.jobs" data-last="ok""#),
+        "{page}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -322,7 +325,10 @@ async fn deliveries_are_shown_and_retried_for_their_societys_admins_only(pool: P
     assert_eq!(retry.status(), StatusCode::NOT_FOUND);
 
     let list: serde_json::Value = harbour_admin
-        .call("society_deliveries", &[("slug", "harbour"), ("status", "dead")])
+        .call(
+            "society_deliveries",
+            &[("slug", "harbour"), ("status", "dead")],
+        )
         .await
         .json()
         .await
@@ -348,8 +354,13 @@ async fn deliveries_are_shown_and_retried_for_their_societys_admins_only(pool: P
         assert!(started.elapsed() < Duration::from_secs(20), "{status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let page = harbour_admin.page(harbour_admin.url("/s/harbour/deliveries")).await;
-    assert!(page.contains(r#"data-testid="delivery" data-status="sent""#), "{page}");
+    let page = harbour_admin
+        .page(harbour_admin.url("/s/harbour/deliveries"))
+        .await;
+    assert!(
+        page.contains(r#"data-testid="delivery" data-status="sent""#),
+        "{page}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]

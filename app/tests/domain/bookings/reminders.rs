@@ -101,3 +101,74 @@ async fn no_reminder_for_a_booking_made_after_it_was_due_or_for_cancelled_ones(p
     assert_eq!(queued, 1, "only Max, who still has his spot");
     assert_eq!(reminders(&pool).await[0].0, max.0);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn moving_a_session_tells_its_people_with_the_old_and_new_time(pool: PgPool) {
+    let club = club(&pool, "moved", 10, 1).await;
+    let session = club.sessions[0];
+    let max = member(&pool, club.society, "max").await;
+    book(&pool, club.society, max, session).await.unwrap();
+    let was = starts_at(&pool, session).await;
+    let later = (was + Duration::hours(2)).with_timezone(&chrono_tz::Europe::Berlin);
+    let mut tx = pool.begin().await.unwrap();
+    calls::change_occurrence(
+        &mut tx,
+        club.society,
+        club.admin,
+        session,
+        app::events::OccurrenceChange {
+            start_date: later.date_naive(),
+            start_time: later.time(),
+            duration_minutes: 90,
+            location: "Boathouse".into(),
+            capacity: 10,
+            trainers: vec![club.trainer],
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let moved: Vec<(uuid::Uuid, serde_json::Value)> = sqlx::query_as(
+        "select recipient_id, payload from notification_outbox where kind = 'occurrence.moved' order by recipient_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut people: Vec<uuid::Uuid> = moved.iter().map(|(p, _)| *p).collect();
+    let mut expected = vec![max.0, club.trainer.0];
+    people.sort();
+    expected.sort();
+    assert_eq!(people, expected, "the booked member and the trainer");
+    let payload = &moved[0].1;
+    let new_start: chrono::DateTime<Utc> =
+        serde_json::from_value(payload["starts_at"].clone()).unwrap();
+    let old_start: chrono::DateTime<Utc> =
+        serde_json::from_value(payload["was_starts_at"].clone()).unwrap();
+    assert_eq!((old_start, new_start), (was, was + Duration::hours(2)));
+    // A change that keeps the time and place tells nobody.
+    let mut tx = pool.begin().await.unwrap();
+    calls::change_occurrence(
+        &mut tx,
+        club.society,
+        club.admin,
+        session,
+        app::events::OccurrenceChange {
+            start_date: later.date_naive(),
+            start_time: later.time(),
+            duration_minutes: 90,
+            location: "Boathouse".into(),
+            capacity: 12,
+            trainers: vec![club.trainer],
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let count: i64 = sqlx::query_scalar(
+        "select count(*) from notification_outbox where kind = 'occurrence.moved'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(count, 2);
+}
