@@ -14,6 +14,8 @@
 //! 2. Booking latency with and without the worker delivering: 16 tasks book 2,000 distinct
 //!    (member, session) pairs through the domain (lock the booker, book, commit), first with
 //!    the worker idle, then while it delivers 10,000 more notifications: p50/p99 of both.
+//! 3. The queue alone: 10,000 no-op jobs run by two workers of concurrency 4 on one pool
+//!    (each records its run): jobs/s, and that each ran exactly once.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -368,4 +370,67 @@ async fn main() {
     pool.close().await;
     drop(smtp);
     scratch.drop().await;
+}
+
+async fn queue_alone(pool: &PgPool) {
+    use app::jobs::worker::{self, JobError, JobResult, Registry, WorkerConfig};
+    const JOBS: i64 = 10_000;
+    sqlx::query("create table bench_runs (job_id bigint not null)")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into jobs (kind) select 'bench.noop' from generate_series(1, $1)")
+        .bind(JOBS)
+        .execute(pool)
+        .await
+        .unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for name in ["bench-1", "bench-2"] {
+        let registry = Registry::<PgPool>::default().on("bench.noop", |pool: PgPool, job| async move {
+            sqlx::query("insert into bench_runs values ($1)")
+                .bind(job.id)
+                .execute(&pool)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            JobResult::Ok(())
+        });
+        let mut rx = rx.clone();
+        workers.push(tokio::spawn(worker::run(
+            pool.clone(),
+            registry,
+            pool.clone(),
+            WorkerConfig::new(name, 4),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )));
+    }
+    loop {
+        let done: i64 = sqlx::query_scalar("select count(*) from jobs where kind = 'bench.noop' and status = 'done'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if done == JOBS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    stop.send(true).unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (runs, distinct): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct job_id) from bench_runs")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    println!("\n3. the queue alone ({JOBS} no-op jobs, two workers of concurrency 4)");
+    println!(
+        "   {:.1} s, {:.0} jobs/s; {runs} runs of {distinct} distinct jobs",
+        took.as_secs_f64(),
+        JOBS as f64 / took.as_secs_f64()
+    );
 }

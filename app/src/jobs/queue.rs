@@ -87,12 +87,15 @@ impl ClaimedJob {
     }
 }
 
-/// Claims up to `limit` due jobs for `worker` until `visibility` from now: queued ones whose
-/// time has come, oldest first, and running ones whose claim expired (their worker died).
-/// A job whose claim expired on its last attempt is dead instead ("worker lost").
+/// Claims up to `limit` due jobs of `kinds` for `worker` until `visibility` from now: queued
+/// ones whose time has come, oldest first, and running ones whose claim expired (their worker
+/// died). Only the kinds the worker can run: a replica of an older version leaves a new kind
+/// to the replicas that know it. A job whose claim expired on its last attempt is dead
+/// instead ("worker lost").
 pub async fn claim(
     pool: &PgPool,
     worker: &str,
+    kinds: &[String],
     limit: i64,
     visibility: Duration,
 ) -> AppResult<Vec<ClaimedJob>> {
@@ -107,8 +110,9 @@ pub async fn claim(
     let rows = sqlx::query!(
         "with due as (
              select id from jobs
-              where (status = 'queued' and run_at <= now())
-                 or (status = 'running' and locked_until < now())
+              where ((status = 'queued' and run_at <= now())
+                     or (status = 'running' and locked_until < now()))
+                and kind = any($4)
               order by run_at, id
               limit $1
               for update skip locked
@@ -121,6 +125,7 @@ pub async fn claim(
         limit,
         worker,
         visibility_ms,
+        kinds,
     )
     .fetch_all(pool)
     .await?;

@@ -125,13 +125,14 @@ pub async fn run<C: Clone + Send + Sync + 'static>(
     let held: Arc<Mutex<HashMap<i64, ClaimedJob>>> = Arc::default();
     let mut running: JoinSet<()> = JoinSet::new();
     let mut listener = listen(&pool).await;
+    let kinds: Vec<String> = registry.kinds().map(str::to_string).collect();
     tokio::pin!(shutdown);
     tracing::info!(worker = %config.name, concurrency = config.concurrency, "job worker started");
     loop {
         // Claim what fits, then wait for a notification, a finished job, a poll or shutdown.
         let free = config.concurrency.saturating_sub(running.len());
         if free > 0 {
-            match queue::claim(&pool, &config.name, free as i64, config.visibility).await {
+            match queue::claim(&pool, &config.name, &kinds, free as i64, config.visibility).await {
                 Ok(jobs) => {
                     let claimed_all = jobs.len() == free;
                     for job in jobs {
@@ -230,6 +231,7 @@ async fn run_one<C: Clone + Send + Sync + 'static>(
     let started = Utc::now();
     let clock = std::time::Instant::now();
     let result = match registry.handlers.get(&job.kind) {
+        // Only claimed when registered; kept for safety.
         None => Err(JobError::Permanent(format!(
             "no handler for job kind “{}”",
             job.kind

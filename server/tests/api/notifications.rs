@@ -405,3 +405,93 @@ async fn the_bell_counts_unread_notifications_until_they_are_read(pool: PgPool) 
     );
     assert!(!member.page(member.url("/")).await.contains("unread-count"));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_kind_of_message_arrives_once_with_local_times_and_working_links(pool: PgPool) {
+    let app = crate::spawn_app(pool.clone()).await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&app, "harbour").await;
+    let (member, email, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
+    // Everything by email, for this test.
+    let mut on: Vec<(&str, String)> = Vec::new();
+    for topic in app::notifications::Topic::ALL {
+        on.push(("on[]", format!("{}.email", topic.as_str())));
+    }
+    let saved = member
+        .call(
+            "save_notification_preferences",
+            &on.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let (_trainer, _, trainer_id) = joined(&app, "harbour", "trainer", "trainer", "approved").await;
+    let (_event, sessions) = crate::events::weekly_series(&app, &trainer_id).await;
+    let session = sessions[0].clone();
+    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let seen = crate::captured_mail_to(&email).len();
+    // One of each kind; sessions on both sides of the end of summer time in Berlin.
+    let kinds = app::notifications::NotificationKind::ALL;
+    let mut tx = pool.begin().await.unwrap();
+    for (n, kind) in kinds.iter().enumerate() {
+        let starts_at = if n % 2 == 0 { "2026-10-24T16:00:00Z" } else { "2026-10-26T17:00:00Z" };
+        app::notifications::db::enqueue(
+            &mut tx,
+            app::ids::SocietyId(society),
+            app::ids::UserId(member_id.parse().unwrap()),
+            *kind,
+            serde_json::json!({
+                "title": "Squad training", "starts_at": starts_at, "occurrence_id": session,
+                "name": "Nora", "reason": "Storm", "strikes": 3, "until": "2026-11-02 18:00",
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Join requests go to admins as a digest; the member gets all the others.
+    let expected = kinds.len();
+    let started = std::time::Instant::now();
+    while crate::captured_mail_to(&email).len() < seen + expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} of {expected} arrived",
+            crate::captured_mail_to(&email).len() - seen
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails: Vec<String> = crate::captured_mail_to(&email)[seen..].to_vec();
+    assert_eq!(mails.len(), expected, "each once");
+    let texts: Vec<String> = mails.iter().map(|m| decode_mail(m)).collect();
+    let reminder = texts
+        .iter()
+        .find(|t| t.contains("Reminder: Squad training"))
+        .expect("the reminder");
+    assert!(
+        reminder.contains("Sat 24 Oct 2026, 18:00 CEST") || reminder.contains("Mon 26 Oct 2026, 18:00 CET"),
+        "{reminder}"
+    );
+    assert!(texts.iter().any(|t| t.contains("18:00 CEST")));
+    assert!(texts.iter().any(|t| t.contains("18:00 CET\r\n") || t.contains("18:00 CET.") || t.contains("18:00 CET ")));
+    // Every link in them opens a page for the member.
+    let mut links: Vec<String> = texts
+        .iter()
+        .flat_map(|t| {
+            t.split_whitespace()
+                .filter(|w| w.starts_with(app.base.as_str()))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    links.sort();
+    links.dedup();
+    assert!(links.len() >= 4, "{links:?}");
+    // (Join requests link admins to the requests page: the member is no admin.)
+    for link in links.into_iter().filter(|l| !l.ends_with("/requests")) {
+        let response = member.client.get(&link).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{link}");
+    }
+}
