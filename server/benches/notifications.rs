@@ -367,6 +367,7 @@ async fn main() {
         Duration::from_secs(900),
     )
     .await;
+    queue_alone(&pool).await;
     pool.close().await;
     drop(smtp);
     scratch.drop().await;
@@ -388,14 +389,15 @@ async fn queue_alone(pool: &PgPool) {
     let started = Instant::now();
     let mut workers = Vec::new();
     for name in ["bench-1", "bench-2"] {
-        let registry = Registry::<PgPool>::default().on("bench.noop", |pool: PgPool, job| async move {
-            sqlx::query("insert into bench_runs values ($1)")
-                .bind(job.id)
-                .execute(&pool)
-                .await
-                .map_err(|e| JobError::Retry(e.to_string()))?;
-            JobResult::Ok(())
-        });
+        let registry =
+            Registry::<PgPool>::default().on("bench.noop", |pool: PgPool, job| async move {
+                sqlx::query("insert into bench_runs values ($1)")
+                    .bind(job.id)
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| JobError::Retry(e.to_string()))?;
+                JobResult::Ok(())
+            });
         let mut rx = rx.clone();
         workers.push(tokio::spawn(worker::run(
             pool.clone(),
@@ -408,10 +410,12 @@ async fn queue_alone(pool: &PgPool) {
         )));
     }
     loop {
-        let done: i64 = sqlx::query_scalar("select count(*) from jobs where kind = 'bench.noop' and status = 'done'")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let done: i64 = sqlx::query_scalar(
+            "select count(*) from jobs where kind = 'bench.noop' and status = 'done'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
         if done == JOBS {
             break;
         }

@@ -12,9 +12,16 @@ const VISIBILITY: Duration = Duration::from_secs(60);
 
 /// Every kind these tests queue.
 fn kinds() -> Vec<String> {
-    ["test.flaky", "test.bad", "test.long", "test.once", "test.n", "test.digest"]
-        .map(String::from)
-        .to_vec()
+    [
+        "test.flaky",
+        "test.bad",
+        "test.long",
+        "test.once",
+        "test.n",
+        "test.digest",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 async fn enqueue(pool: &PgPool, job: NewJob) -> Option<i64> {
@@ -51,7 +58,9 @@ async fn a_failing_job_backs_off_then_dies_with_its_last_error(pool: PgPool) {
     .await
     .unwrap();
     for attempt in 1..=3 {
-        let claimed = queue::claim(&pool, "w1", &kinds(), 10, VISIBILITY).await.unwrap();
+        let claimed = queue::claim(&pool, "w1", &kinds(), 10, VISIBILITY)
+            .await
+            .unwrap();
         assert_eq!(claimed.len(), 1, "attempt {attempt} is due");
         assert_eq!(claimed[0].attempt, attempt);
         let before = Utc::now();
@@ -96,7 +105,9 @@ async fn a_permanent_failure_is_dead_at_once(pool: PgPool) {
     let id = enqueue(&pool, NewJob::new("test.bad", serde_json::json!({})))
         .await
         .unwrap();
-    let claimed = queue::claim(&pool, "w1", &kinds(), 1, VISIBILITY).await.unwrap();
+    let claimed = queue::claim(&pool, "w1", &kinds(), 1, VISIBILITY)
+        .await
+        .unwrap();
     let outcome = queue::fail(&pool, &claimed[0], "no such mailbox", None)
         .await
         .unwrap();
@@ -109,7 +120,9 @@ async fn a_killed_workers_job_runs_again_after_its_visibility_timeout(pool: PgPo
     let id = enqueue(&pool, NewJob::new("test.long", serde_json::json!({})))
         .await
         .unwrap();
-    let first = queue::claim(&pool, "dies", &kinds(), 1, VISIBILITY).await.unwrap();
+    let first = queue::claim(&pool, "dies", &kinds(), 1, VISIBILITY)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
     // The first worker is killed: it never finishes. Until its claim expires nobody else
     // takes the job.
@@ -118,7 +131,9 @@ async fn a_killed_workers_job_runs_again_after_its_visibility_timeout(pool: PgPo
         .unwrap()
         .is_empty());
     time_passes(&pool, VISIBILITY + Duration::from_secs(1)).await;
-    let second = queue::claim(&pool, "other", &kinds(), 1, VISIBILITY).await.unwrap();
+    let second = queue::claim(&pool, "other", &kinds(), 1, VISIBILITY)
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!((second[0].id, second[0].attempt), (id, 2));
     // The dead worker's late answer changes nothing; the new claim finishes it.
@@ -139,7 +154,9 @@ async fn a_job_lost_on_its_last_attempt_is_dead(pool: PgPool) {
     )
     .await
     .unwrap();
-    queue::claim(&pool, "dies", &kinds(), 1, VISIBILITY).await.unwrap();
+    queue::claim(&pool, "dies", &kinds(), 1, VISIBILITY)
+        .await
+        .unwrap();
     time_passes(&pool, VISIBILITY + Duration::from_secs(1)).await;
     assert!(queue::claim(&pool, "other", &kinds(), 1, VISIBILITY)
         .await
@@ -163,7 +180,9 @@ async fn a_claim_skips_jobs_another_worker_is_taking(pool: PgPool) {
             .await
             .unwrap();
     // Worker B does not wait for A and does not get A's job.
-    let b = queue::claim(&pool, "b", &kinds(), 10, VISIBILITY).await.unwrap();
+    let b = queue::claim(&pool, "b", &kinds(), 10, VISIBILITY)
+        .await
+        .unwrap();
     assert_eq!(b.len(), 2);
     assert!(b.iter().all(|j| j.id != held));
     a.rollback().await.unwrap();
@@ -293,7 +312,9 @@ async fn a_queued_dedupe_key_is_queued_once(pool: PgPool) {
     assert!(first.is_some());
     assert_eq!(enqueue(&pool, job()).await, None, "one is waiting already");
     // Once it runs, the next one may queue (it covers what arrived meanwhile).
-    let claimed = queue::claim(&pool, "w", &kinds(), 1, VISIBILITY).await.unwrap();
+    let claimed = queue::claim(&pool, "w", &kinds(), 1, VISIBILITY)
+        .await
+        .unwrap();
     let second = enqueue(&pool, job()).await;
     assert!(second.is_some());
     // A failure of the running one while the next waits: the next does its work.

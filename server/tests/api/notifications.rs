@@ -436,7 +436,11 @@ async fn every_kind_of_message_arrives_once_with_local_times_and_working_links(p
     let kinds = app::notifications::NotificationKind::ALL;
     let mut tx = pool.begin().await.unwrap();
     for (n, kind) in kinds.iter().enumerate() {
-        let starts_at = if n % 2 == 0 { "2026-10-24T16:00:00Z" } else { "2026-10-26T17:00:00Z" };
+        let starts_at = if n % 2 == 0 {
+            "2026-10-24T16:00:00Z"
+        } else {
+            "2026-10-26T17:00:00Z"
+        };
         app::notifications::db::enqueue(
             &mut tx,
             app::ids::SocietyId(society),
@@ -471,11 +475,14 @@ async fn every_kind_of_message_arrives_once_with_local_times_and_working_links(p
         .find(|t| t.contains("Reminder: Squad training"))
         .expect("the reminder");
     assert!(
-        reminder.contains("Sat 24 Oct 2026, 18:00 CEST") || reminder.contains("Mon 26 Oct 2026, 18:00 CET"),
+        reminder.contains("Sat 24 Oct 2026, 18:00 CEST")
+            || reminder.contains("Mon 26 Oct 2026, 18:00 CET"),
         "{reminder}"
     );
     assert!(texts.iter().any(|t| t.contains("18:00 CEST")));
-    assert!(texts.iter().any(|t| t.contains("18:00 CET\r\n") || t.contains("18:00 CET.") || t.contains("18:00 CET ")));
+    assert!(texts.iter().any(|t| t.contains("18:00 CET\r\n")
+        || t.contains("18:00 CET.")
+        || t.contains("18:00 CET ")));
     // Every link in them opens a page for the member.
     let mut links: Vec<String> = texts
         .iter()
