@@ -19,8 +19,11 @@ use web_push_native::Auth;
 
 use crate::{joined, new_society, spawn_app};
 
+/// One push request as the service received it.
+type Push = (HeaderMap, Vec<u8>);
+
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>);
+struct Received(Arc<Mutex<Vec<Push>>>);
 
 async fn accept(
     State(r): State<Received>,
