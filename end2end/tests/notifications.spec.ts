@@ -92,7 +92,9 @@ test('a member who switches reminders off by email gets none; the others do', as
   await expect(reminderMail).toBeChecked();
   await reminderMail.uncheck();
   await otto.getByRole('button', { name: 'Save' }).click();
+  await expect(otto.getByText('Your notification choices are saved.')).toBeVisible();
   await otto.reload();
+  await hydrated(otto);
   await expect(otto.getByLabel('Reminders before a session: Email')).not.toBeChecked();
   await expect(otto.getByLabel('Reminders before a session: In the app')).toBeChecked();
 
