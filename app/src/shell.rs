@@ -109,6 +109,9 @@ fn SocietySettings() -> impl IntoView {
 #[component]
 fn Header() -> impl IntoView {
     let user = use_user();
+    // Read next to the user, not inside the user's Suspend: a resource made there is made
+    // again when it re-renders, after the response, without the server's context.
+    let unread = Resource::new(|| (), |_| crate::notifications::unread_notifications());
     view! {
         <header class="site-header">
             <nav class="container nav" aria-label="Main">
@@ -118,7 +121,10 @@ fn Header() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         match user.await {
-                            Ok(Some(me)) => view! { <BellLink/><UserMenu me/> }.into_any(),
+                            Ok(Some(me)) => {
+                                let unread = unread.await.unwrap_or(0);
+                                view! { <BellLink unread/><UserMenu me/> }.into_any()
+                            }
                             _ => view! { <a class="button" href="/sign-in">"Sign in"</a> }.into_any(),
                         }
                     })}

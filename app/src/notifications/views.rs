@@ -13,23 +13,20 @@ use super::{
 };
 use crate::ui::{date_time, ErrorPage, LiveForm};
 
-/// The bell: a link to the notification list with the unread count.
+/// The bell: a link to the notification list with the unread count (`unread`, read with
+/// the signed-in user by the header).
 #[component]
-pub fn BellLink() -> impl IntoView {
-    let unread = Resource::new(|| (), |_| unread_notifications());
+pub fn BellLink(unread: i64) -> impl IntoView {
+    let label = if unread == 0 {
+        "Notifications".to_string()
+    } else {
+        format!("Notifications, {unread} unread")
+    };
     view! {
-        <Suspense fallback=|| view! { <a class="bell" href="/notifications" aria-label="Notifications">"🔔"</a> }>
-            {move || Suspend::new(async move {
-                let n = unread.await.unwrap_or(0);
-                let label = if n == 0 { "Notifications".to_string() } else { format!("Notifications, {n} unread") };
-                view! {
-                    <a class="bell" href="/notifications" aria-label=label data-testid="bell">
-                        <span aria-hidden="true">"🔔"</span>
-                        {(n > 0).then(|| view! { <span class="badge" data-testid="unread-count">{n}</span> })}
-                    </a>
-                }
-            })}
-        </Suspense>
+        <a class="bell" href="/notifications" aria-label=label data-testid="bell">
+            <span aria-hidden="true">"🔔"</span>
+            {(unread > 0).then(|| view! { <span class="badge" data-testid="unread-count">{unread}</span> })}
+        </a>
     }
 }
 
