@@ -74,13 +74,8 @@ create index notification_outbox_society_idx on notification_outbox (society_id,
 -- `sent_at` said "delivered" when there was one channel; deliveries say it per channel now.
 alter table notification_outbox drop column sent_at;
 
-create function notification_outbox_notify() returns trigger language plpgsql as $$
-begin
-    perform pg_notify('roster_outbox', '');
-    return null;
-end $$;
-create trigger notification_outbox_notify after insert on notification_outbox
-    for each statement execute function notification_outbox_notify();
+-- The dispatcher polls this (twice a second per replica): no NOTIFY here, which would take
+-- the database-wide notify lock at the commit of every decision that writes a row.
 
 -- What a person hears about, per topic and channel. Only choices that differ from the
 -- defaults (in `notifications::Topic`) are stored.

@@ -129,3 +129,31 @@ test('a member who switches reminders off by email gets none; the others do', as
   await new Promise((r) => setTimeout(r, 2000));
   expect(subjectsTo('otto@example.org').filter((s) => subject.test(s))).toEqual([]);
 });
+
+test('the service worker shows a push message (delivered through CDP, as a push service would)', async ({ browser, baseURL }) => {
+  const context = await browser.newContext();
+  await context.grantPermissions(['notifications']);
+  const page = await context.newPage();
+  await signIn(page, 'nora', 'nora-pass', '/notifications/preferences');
+  await hydrated(page);
+  // The page offers push with the server's VAPID key (an uncompressed P-256 point).
+  await expect(page.locator('#push-toggle')).toHaveAttribute('data-key', /^[A-Za-z0-9_-]{86,88}$/);
+  await expect(page.locator('#push-toggle')).toHaveText('Turn on push on this device');
+  const cdp = await context.newCDPSession(page);
+  const registered = new Promise<string>((resolve) => {
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const ours = registrations.find((r: { scopeURL: string; isDeleted: boolean }) => r.scopeURL.startsWith(new URL(page.url()).origin) && !r.isDeleted);
+      if (ours) resolve(ours.registrationId);
+    });
+  });
+  await cdp.send('ServiceWorker.enable');
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  const registrationId = await registered;
+  const origin = new URL(page.url()).origin;
+  const message = { title: 'You have a spot: Squad, Tue 8 Dec 2026, 18:00 CET', body: 'A spot freed up.', url: '/my-bookings', tag: 'roster-1' };
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(message) });
+  await expect
+    .poll(() => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => `${n.title}|${n.body}|${n.data.url}`)))
+    .toContain(`${message.title}|${message.body}|/my-bookings`);
+  void baseURL;
+});

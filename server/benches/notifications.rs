@@ -11,7 +11,7 @@
 //! 1. 10,000 reminder emails: the reminder job (`sessions.reminders`) runs once; the time it
 //!    takes, then the time until the worker has sent all 10,000 (dispatch, render, SMTP),
 //!    with the captured mail counted by Message-ID: duplicates and lost ones.
-//! 2. Booking latency with and without the worker delivering: 16 tasks book 2,000 distinct
+//! 2. Booking latency with and without the worker delivering: 16 tasks book 4,000 distinct
 //!    (member, session) pairs through the domain (lock the booker, book, commit), first with
 //!    the worker idle, then while it delivers 10,000 more notifications: p50/p99 of both.
 //! 3. The queue alone: 10,000 no-op jobs run by two workers of concurrency 4 on one pool
@@ -38,7 +38,7 @@ mod support;
 const MEMBERS: i32 = 10_000;
 const REMINDER_SESSIONS: usize = 100;
 const LOAD_SESSIONS: usize = 100;
-const BOOKINGS_PER_RUN: usize = 2_000;
+const BOOKINGS_PER_RUN: usize = 4_000;
 const CLIENTS: usize = 16;
 
 struct Smtp {
@@ -108,6 +108,7 @@ async fn start_server(scratch: &Scratch, smtp_port: u16) -> (SocketAddr, PgPool)
     let addr = listener.local_addr().unwrap();
     let mut config = scratch.config(addr, false);
     config.mail = MailConfig::Smtp(format!("smtp://127.0.0.1:{smtp_port}").into());
+    config.job_concurrency = concurrency();
     let pool = server::connect(&config).await.unwrap();
     let options = leptos::prelude::LeptosOptions::builder()
         .output_name("roster")
@@ -123,6 +124,14 @@ async fn start_server(scratch: &Scratch, smtp_port: u16) -> (SocketAddr, PgPool)
         .unwrap();
     });
     (addr, pool)
+}
+
+/// The worker's concurrency: `JOB_CONCURRENCY`, else Roster's default (4).
+fn concurrency() -> usize {
+    std::env::var("JOB_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(4)
 }
 
 struct Seeded {
@@ -310,7 +319,8 @@ async fn main() {
     let (captured, distinct) = smtp.count();
     let total = job + delivered;
     println!(
-        "\n1. reminder emails through the SMTP capture server (one server, job concurrency 4)"
+        "\n1. reminder emails through the SMTP capture server (one server, job concurrency {})",
+        concurrency()
     );
     println!(
         "   reminder job: {queued} queued in {:.2} s",
@@ -340,6 +350,9 @@ async fn main() {
     .execute(&pool)
     .await
     .unwrap();
+    // Book once the worker is busy sending them.
+    let flowing = sent(&pool).await + 200;
+    wait_for_sent(&pool, flowing, Duration::from_secs(300)).await;
     let before = sent(&pool).await;
     let (busy_time, busy) = book_load(&pool, &s, BOOKINGS_PER_RUN).await;
     let during = sent(&pool).await - before;

@@ -7,9 +7,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{
-    my_notifications, notification_preferences, push_setup, society_deliveries,
-    unread_notifications, Channel, DeliveryStatus, MarkNotificationsRead, RetryDelivery,
-    SaveNotificationPreferences, Topic,
+    my_notifications, notification_preferences, push_setup, society_deliveries, Channel,
+    DeliveryStatus, MarkNotificationsRead, RetryDelivery, SaveNotificationPreferences, Topic,
 };
 use crate::ui::{date_time, ErrorPage, LiveForm};
 

@@ -502,3 +502,57 @@ async fn every_kind_of_message_arrives_once_with_local_times_and_working_links(p
         assert_eq!(response.status(), StatusCode::OK, "{link}");
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_delivery_found_mid_send_is_not_sent_again_but_shown_in_doubt(pool: PgPool) {
+    let app = crate::spawn_app(pool.clone()).await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&app, "harbour").await;
+    let (_member, email, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
+    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // A worker marked it `sending`, the message may have left, and then the worker died: the
+    // job comes back after its visibility timeout and finds the delivery still `sending`.
+    let delivery: i64 = sqlx::query_scalar(
+        "with o as (insert into notification_outbox (society_id, recipient_id, kind, payload, dispatched_at)
+                    values ($1, $2::uuid, 'membership.approved', '{}', now()) returning id)
+         insert into notification_deliveries (outbox_id, channel, status, attempts)
+         select id, 'email', 'sending', 1 from o returning id",
+    )
+    .bind(society)
+    .bind(&member_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let seen = crate::captured_mail_to(&email).len();
+    let mut conn = pool.acquire().await.unwrap();
+    app::jobs::queue::enqueue(&mut conn, app::notifications::deliver::job(delivery))
+        .await
+        .unwrap();
+    drop(conn);
+    let started = std::time::Instant::now();
+    let (status, error) = loop {
+        let row: (String, Option<String>) = sqlx::query_as(
+            "select status::text, last_error from notification_deliveries where id = $1",
+        )
+        .bind(delivery)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if row.0 != "sending" {
+            break row;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "still sending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, "dead");
+    assert!(error.unwrap().starts_with("in doubt"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        crate::captured_mail_to(&email).len(),
+        seen,
+        "not sent a second time"
+    );
+}
