@@ -144,63 +144,88 @@ pub async fn deliver(state: AppState, job: ClaimedJob) -> JobResult {
     if claimed.channel == Channel::Push {
         return deliver_push(&state, id, claimed.outbox_id, job.is_last_attempt()).await;
     }
-    let row = sqlx::query!(
-        r#"select o.kind, o.payload, o.society_id as "society: SocietyId",
-                  o.recipient_id as "recipient: UserId",
-                  coalesce(u.email, o.recipient_email) as "email?"
-             from notification_outbox o left join users u on u.id = o.recipient_id
-            where o.id = $1"#,
-        claimed.outbox_id,
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(internal)?;
-    let (Some(kind), Some(to)) = (NotificationKind::parse(&row.kind), row.email) else {
-        let why = crate::mail::SendError {
-            permanent: true,
-            message: "no recipient address or unknown kind".into(),
-        };
-        return record(pool, &[id], Err(why), true).await;
+    let Some(m) = Message::load(pool, id, claimed.outbox_id).await? else {
+        return give_up(pool, id, "unknown kind").await;
     };
-    let mut conn = pool.acquire().await.map_err(internal)?;
-    let ctx = super::db::context_of(&mut conn, row.society, row.recipient)
-        .await
-        .map_err(internal)?;
-    drop(conn);
-    let rendered = render(kind, &row.payload, &ctx);
-    let email = email_of(&state, &ctx, &rendered, to, format!("roster.delivery.{id}"));
+    let Some(to) = m.email.clone() else {
+        return give_up(pool, id, "no recipient address").await;
+    };
+    let email = email_of(
+        &state,
+        &m.ctx,
+        &m.rendered,
+        to,
+        format!("roster.delivery.{id}"),
+    );
     let sent = state.mailer.deliver(email).await;
     record(pool, &[id], sent, job.is_last_attempt()).await
+}
+
+/// A delivery's message, rendered for its recipient.
+struct Message {
+    rendered: Rendered,
+    ctx: super::render::Context,
+    recipient: Option<UserId>,
+    email: Option<String>,
+    /// Push subscriptions an earlier attempt reached.
+    sent_to: Vec<uuid::Uuid>,
+}
+
+impl Message {
+    /// Delivery `id` of outbox row `outbox`, rendered; `None` for a kind this version does not
+    /// know.
+    async fn load(pool: &PgPool, id: i64, outbox: i64) -> Result<Option<Self>, JobError> {
+        let row = sqlx::query!(
+            r#"select o.kind, o.payload, o.society_id as "society: SocietyId",
+                      o.recipient_id as "recipient: UserId", d.sent_to,
+                      coalesce(u.email, o.recipient_email) as "email?"
+                 from notification_outbox o
+                 join notification_deliveries d on d.outbox_id = o.id
+                 left join users u on u.id = o.recipient_id
+                where o.id = $1 and d.id = $2"#,
+            outbox,
+            id,
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(internal)?;
+        let Some(kind) = NotificationKind::parse(&row.kind) else {
+            return Ok(None);
+        };
+        let mut conn = pool.acquire().await.map_err(internal)?;
+        let ctx = super::db::context_of(&mut conn, row.society, row.recipient)
+            .await
+            .map_err(internal)?;
+        Ok(Some(Self {
+            rendered: render(kind, &row.payload, &ctx),
+            ctx,
+            recipient: row.recipient,
+            email: row.email,
+            sent_to: row.sent_to,
+        }))
+    }
+}
+
+/// Delivery `id` (claimed) can never be sent: dead with `why`.
+async fn give_up(pool: &PgPool, id: i64, why: &str) -> JobResult {
+    let why = crate::mail::SendError {
+        permanent: true,
+        message: why.into(),
+    };
+    record(pool, &[id], Err(why), true).await
 }
 
 /// Sends push delivery `id` (claimed, `sending`) to the recipient's subscriptions it has not
 /// reached yet.
 async fn deliver_push(state: &AppState, id: i64, outbox: i64, last_attempt: bool) -> JobResult {
     let pool = &state.pool;
-    let row = sqlx::query!(
-        r#"select o.kind, o.payload, o.society_id as "society: SocietyId",
-                  o.recipient_id as "recipient: UserId", d.sent_to
-             from notification_outbox o join notification_deliveries d on d.outbox_id = o.id
-            where o.id = $1 and d.id = $2"#,
-        outbox,
-        id,
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(internal)?;
-    let (Some(kind), Some(user)) = (NotificationKind::parse(&row.kind), row.recipient) else {
-        let why = crate::mail::SendError {
-            permanent: true,
-            message: "no recipient account or unknown kind".into(),
-        };
-        return record(pool, &[id], Err(why), true).await;
+    let Some(m) = Message::load(pool, id, outbox).await? else {
+        return give_up(pool, id, "unknown kind").await;
     };
-    let mut conn = pool.acquire().await.map_err(internal)?;
-    let ctx = super::db::context_of(&mut conn, row.society, row.recipient)
-        .await
-        .map_err(internal)?;
-    drop(conn);
-    let rendered = render(kind, &row.payload, &ctx);
+    let Some(user) = m.recipient else {
+        return give_up(pool, id, "no recipient account").await;
+    };
+    let rendered = &m.rendered;
     let message = super::push::PushMessage {
         title: rendered.subject.clone(),
         body: rendered.paragraphs.first().cloned().unwrap_or_default(),
@@ -225,7 +250,7 @@ async fn deliver_push(state: &AppState, id: i64, outbox: i64, last_attempt: bool
         &contact,
         user,
         &message,
-        &row.sent_to,
+        &m.sent_to,
     )
     .await;
     let (reached, outcome) = match sent {

@@ -37,6 +37,28 @@ async fn job_row(pool: &PgPool, id: i64) -> (String, i32, Option<String>) {
         .unwrap()
 }
 
+/// Runs a worker with `registry` until the returned sender says stop.
+fn start(
+    pool: &PgPool,
+    registry: Registry<()>,
+    config: WorkerConfig,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(worker::run(
+        pool.clone(),
+        registry,
+        (),
+        config,
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+    (stop, run)
+}
+
 /// Time passes for the queue: every waiting job and every claim is `by` older.
 async fn time_passes(pool: &PgPool, by: Duration) {
     sqlx::query(
@@ -269,16 +291,7 @@ async fn shutdown_gives_back_a_job_that_did_not_finish(pool: PgPool) {
     });
     let mut config = WorkerConfig::new("w", 1);
     config.shutdown_grace = Duration::from_millis(100);
-    let (stop, mut rx) = tokio::sync::watch::channel(false);
-    let run = tokio::spawn(worker::run(
-        pool.clone(),
-        registry,
-        (),
-        config,
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
+    let (stop, run) = start(&pool, registry, config);
     let started = std::time::Instant::now();
     while job_row(&pool, id).await.0 != "running" {
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -394,18 +407,9 @@ async fn the_worker_records_how_a_scheduled_run_went(pool: PgPool) {
     let registry = Registry::<()>::default().on("test.tick", |_, _| async {
         JobResult::Err(JobError::Permanent("the tick broke".into()))
     });
-    let (stop, mut rx) = tokio::sync::watch::channel(false);
     let mut config = WorkerConfig::new("w", 1);
     config.poll = Duration::from_millis(20);
-    let run = tokio::spawn(worker::run(
-        pool.clone(),
-        registry,
-        (),
-        config,
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
+    let (stop, run) = start(&pool, registry, config);
     let started = std::time::Instant::now();
     let (ok, error) = loop {
         let row: (Option<bool>, Option<String>) = sqlx::query_as(

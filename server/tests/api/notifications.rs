@@ -70,6 +70,40 @@ impl Drop for Smtp {
     }
 }
 
+/// The id of the society `slug`.
+pub async fn society_id(pool: &PgPool, slug: &str) -> uuid::Uuid {
+    sqlx::query_scalar("select id from societies where slug = $1")
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// An approval notice to `member` (already dispatched) with an email delivery in `status`.
+async fn email_delivery(
+    pool: &PgPool,
+    society: uuid::Uuid,
+    member: &str,
+    status: &str,
+    attempts: i32,
+    last_error: Option<&str>,
+) -> i64 {
+    sqlx::query_scalar(
+        "with o as (insert into notification_outbox (society_id, recipient_id, kind, payload, dispatched_at)
+                    values ($1, $2::uuid, 'membership.approved', '{}', now()) returning id)
+         insert into notification_deliveries (outbox_id, channel, status, attempts, last_error)
+         select id, 'email', $3::delivery_status, $4, $5 from o returning id",
+    )
+    .bind(society)
+    .bind(member)
+    .bind(status)
+    .bind(attempts)
+    .bind(last_error)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 async fn delivery_states(pool: &PgPool) -> Vec<(String, i32)> {
     sqlx::query_as("select status::text, attempts from notification_deliveries order by id")
         .fetch_all(pool)
@@ -289,21 +323,16 @@ async fn deliveries_are_shown_and_retried_for_their_societys_admins_only(pool: P
     let (river_admin, _, _) = joined(&app, "river", "admin-r", "admin", "approved").await;
     let (member, _, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
     // A message to the member that gave up (dead), as after days of a broken mail server.
-    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let delivery: i64 = sqlx::query_scalar(
-        "with o as (insert into notification_outbox (society_id, recipient_id, kind, payload, dispatched_at)
-                    values ($1, $2::uuid, 'membership.approved', '{}', now()) returning id)
-         insert into notification_deliveries (outbox_id, channel, status, attempts, last_error)
-         select id, 'email', 'dead', 10, 'connection refused' from o returning id",
+    let society = society_id(&pool, "harbour").await;
+    let delivery = email_delivery(
+        &pool,
+        society,
+        &member_id,
+        "dead",
+        10,
+        Some("connection refused"),
     )
-    .bind(society)
-    .bind(&member_id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    .await;
     let id = delivery.to_string();
     for (who, browser, expected) in [
         ("river's admin", &river_admin, StatusCode::FORBIDDEN),
@@ -369,10 +398,7 @@ async fn the_bell_counts_unread_notifications_until_they_are_read(pool: PgPool) 
     app.sign_in_oidc("admin", "admin-pass").await;
     new_society(&app, "harbour").await;
     let (member, _, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
-    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let society = society_id(&pool, "harbour").await;
     for _ in 0..2 {
         sqlx::query(
             "insert into notification_outbox (society_id, recipient_id, kind, payload)
@@ -427,10 +453,7 @@ async fn every_kind_of_message_arrives_once_with_local_times_and_working_links(p
     let (_trainer, _, trainer_id) = joined(&app, "harbour", "trainer", "trainer", "approved").await;
     let (_event, sessions) = crate::events::weekly_series(&app, &trainer_id).await;
     let session = sessions[0].clone();
-    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let society = society_id(&pool, "harbour").await;
     let seen = crate::captured_mail_to(&email).len();
     // One of each kind; sessions on both sides of the end of summer time in Berlin.
     let kinds = app::notifications::NotificationKind::ALL;
@@ -509,23 +532,10 @@ async fn a_delivery_found_mid_send_is_not_sent_again_but_shown_in_doubt(pool: Pg
     app.sign_in_oidc("admin", "admin-pass").await;
     new_society(&app, "harbour").await;
     let (_member, email, member_id) = joined(&app, "harbour", "member", "member", "approved").await;
-    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let society = society_id(&pool, "harbour").await;
     // A worker marked it `sending`, the message may have left, and then the worker died: the
     // job comes back after its visibility timeout and finds the delivery still `sending`.
-    let delivery: i64 = sqlx::query_scalar(
-        "with o as (insert into notification_outbox (society_id, recipient_id, kind, payload, dispatched_at)
-                    values ($1, $2::uuid, 'membership.approved', '{}', now()) returning id)
-         insert into notification_deliveries (outbox_id, channel, status, attempts)
-         select id, 'email', 'sending', 1 from o returning id",
-    )
-    .bind(society)
-    .bind(&member_id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let delivery = email_delivery(&pool, society, &member_id, "sending", 1, None).await;
     let seen = crate::captured_mail_to(&email).len();
     let mut conn = pool.acquire().await.unwrap();
     app::jobs::queue::enqueue(&mut conn, app::notifications::deliver::job(delivery))

@@ -144,10 +144,7 @@ async fn push_arrives_signed_and_encrypted_and_a_gone_subscription_is_removed(po
     let server_key = setup["public_key"].as_str().unwrap().to_string();
 
     // Max moves up from a waitlist (the domain's outbox row, as a cancellation writes it).
-    let society: uuid::Uuid = sqlx::query_scalar("select id from societies where slug = 'harbour'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let society = crate::notifications::society_id(&pool, "harbour").await;
     let mut conn = pool.acquire().await.unwrap();
     app::notifications::db::enqueue(
         &mut conn,
