@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use app::access::{lock_as_admin, require_platform_admin};
+use app::access::lock_as_admin;
 use app::events::{db as events, EventDetails, NewEvent, SeriesEnd, Weekly};
 use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use sqlx::PgPool;
@@ -186,31 +186,9 @@ fn this_monday() -> NaiveDate {
 /// The society `club`: `MEMBERS` approved members, ten trainers, and ten weekly series on
 /// Monday to Friday (50 sessions a week) made through the domain, as its admin would.
 async fn seed_club(pool: &PgPool, monday: NaiveDate) {
-    sqlx::query(
-        "insert into users (issuer, subject, email, email_verified, name)
-         select 'roster:email', 'member-' || i || '@bench.example', 'member-' || i || '@bench.example', true,
-                'Member ' || i from generate_series(1, $1) as i",
-    )
-    .bind(MEMBERS)
-    .execute(pool)
-    .await
-    .unwrap();
+    support::seed_members(pool, MEMBERS).await;
     let mut tx = pool.begin().await.unwrap();
-    let founder = app::auth::db::upsert_email_user(&mut tx, "founder@bench.example", true)
-        .await
-        .unwrap();
-    let creator = require_platform_admin(&founder).unwrap();
-    let society = app::societies::db::create(
-        &mut tx,
-        &creator,
-        app::societies::NewSociety {
-            name: "Bench Club".into(),
-            slug: "club".into(),
-            time_zone: "Europe/Berlin".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let (founder, society) = support::bench_club(&mut tx).await;
     sqlx::query(
         "insert into memberships (society_id, user_id, role, status)
          select $1, id, case when subject = any($2) then 'trainer'::membership_role else 'member' end, 'approved'

@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::access::{lock_as_admin, require_platform_admin};
+use app::access::lock_as_admin;
 use app::events::{db as events, EventDetails, NewEvent};
 use app::ids::{OccurrenceId, SocietyId, UserId};
 use chrono::{Duration as Span, Utc};
@@ -141,32 +141,10 @@ struct Seeded {
 }
 
 async fn seed(pool: &PgPool) -> Seeded {
-    sqlx::query(
-        "insert into users (issuer, subject, email, email_verified, name)
-         select 'roster:email', 'member-' || i || '@bench.example', 'member-' || i || '@bench.example', true,
-                'Member ' || i from generate_series(1, $1) as i",
-    )
-    .bind(MEMBERS)
-    .execute(pool)
-    .await
-    .unwrap();
+    support::seed_members(pool, MEMBERS).await;
     let mut tx = pool.begin().await.unwrap();
-    let founder = app::auth::db::upsert_email_user(&mut tx, "founder@bench.example", true)
-        .await
-        .unwrap();
-    let creator = require_platform_admin(&founder).unwrap();
-    let society = app::societies::db::create(
-        &mut tx,
-        &creator,
-        app::societies::NewSociety {
-            name: "Bench Club".into(),
-            slug: "club".into(),
-            time_zone: "Europe/Berlin".into(),
-        },
-    )
-    .await
-    .unwrap()
-    .id;
+    let (founder, society) = support::bench_club(&mut tx).await;
+    let society = society.id;
     sqlx::query(
         "insert into memberships (society_id, user_id, role, status)
          select $1, id, 'member', 'approved' from users where subject like 'member-%'",

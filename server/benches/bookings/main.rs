@@ -167,15 +167,7 @@ struct Club {
 /// `ONE_OFFS` one-off sessions of 1,000 spots two to ten days ahead and the 10-seat rush
 /// session, made through the domain by the founder, an admin of the society.
 async fn seed_club(pool: &PgPool) -> Club {
-    sqlx::query(
-        "insert into users (issuer, subject, email, email_verified, name)
-         select 'roster:email', 'member-' || i || '@bench.example', 'member-' || i || '@bench.example', true,
-                'Member ' || i from generate_series(1, $1) as i",
-    )
-    .bind(MEMBERS)
-    .execute(pool)
-    .await
-    .unwrap();
+    support::seed_members(pool, MEMBERS).await;
     // Member numbers and session numbers for pgbench and the bulk loads.
     sqlx::query(
         "create table bench_members as

@@ -177,3 +177,41 @@ pub async fn load(
 pub fn percentile_ms(latencies: &[Duration], p: f64) -> f64 {
     latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3
 }
+
+/// `n` users `member-1@bench.example` … `member-n@bench.example`, by email sign-in.
+#[allow(dead_code)]
+pub async fn seed_members(pool: &sqlx::PgPool, n: i32) {
+    sqlx::query(
+        "insert into users (issuer, subject, email, email_verified, name)
+         select 'roster:email', 'member-' || i || '@bench.example', 'member-' || i || '@bench.example', true,
+                'Member ' || i from generate_series(1, $1) as i",
+    )
+    .bind(n)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The society "Bench Club" (`club`, Europe/Berlin), made through the domain by its founder
+/// (a platform admin, and so its first admin).
+#[allow(dead_code)]
+pub async fn bench_club(
+    conn: &mut PgConnection,
+) -> (app::access::CurrentUser, app::societies::Society) {
+    let founder = app::auth::db::upsert_email_user(conn, "founder@bench.example", true)
+        .await
+        .unwrap();
+    let creator = app::access::require_platform_admin(&founder).unwrap();
+    let society = app::societies::db::create(
+        conn,
+        &creator,
+        app::societies::NewSociety {
+            name: "Bench Club".into(),
+            slug: "club".into(),
+            time_zone: "Europe/Berlin".into(),
+        },
+    )
+    .await
+    .unwrap();
+    (founder, society)
+}

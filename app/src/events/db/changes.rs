@@ -147,8 +147,45 @@ pub async fn change_occurrence(
     Ok(())
 }
 
-/// Outbox rows telling the trainers and the booked members (spot or waitlist) of session `id`,
-/// if it is still to come, that it moved from `was_starts_at` (or to another place).
+/// Outbox rows of `kind` for each trainer and each member with a spot or a waitlist place in
+/// these sessions (those still to come), with the session's id, title and start and `extra`.
+async fn notify_people_of(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    occurrences: &[uuid::Uuid],
+    kind: NotificationKind,
+    extra: serde_json::Value,
+) -> AppResult<usize> {
+    let rows = sqlx::query!(
+        r#"select p.person as "person!: UserId", o.id, e.title,
+                  o.starts_at as "starts_at: DateTime<Utc>"
+             from (select occurrence_id, trainer_id as person from occurrence_trainers
+                    where occurrence_id = any($1)
+                   union
+                   select occurrence_id, user_id from bookings
+                    where occurrence_id = any($1) and status in ('confirmed', 'waitlisted')) p
+             join occurrences o on o.id = p.occurrence_id
+             join events e on e.id = o.event_id
+            where o.starts_at > now()"#,
+        occurrences,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        let mut payload = serde_json::json!({
+            "occurrence_id": row.id,
+            "title": row.title,
+            "starts_at": row.starts_at,
+        });
+        if let (Some(map), serde_json::Value::Object(more)) = (payload.as_object_mut(), &extra) {
+            map.extend(more.clone());
+        }
+        crate::notifications::db::enqueue(&mut *conn, society, row.person, kind, payload).await?;
+    }
+    Ok(rows.len())
+}
+
+/// Tells the people of session `id` that it moved from `was_starts_at` (or to another place).
 async fn notify_moved(
     conn: &mut PgConnection,
     society: SocietyId,
@@ -156,40 +193,18 @@ async fn notify_moved(
     was_starts_at: DateTime<Utc>,
     location: &str,
 ) -> AppResult<usize> {
-    let rows = sqlx::query!(
-        r#"select p.person as "person!: UserId", e.title, o.starts_at as "starts_at: DateTime<Utc>"
-             from (select trainer_id as person from occurrence_trainers where occurrence_id = $1
-                   union
-                   select user_id from bookings
-                    where occurrence_id = $1 and status in ('confirmed', 'waitlisted')) p
-             cross join occurrences o
-             join events e on e.id = o.event_id
-            where o.id = $1 and o.starts_at > now()"#,
-        id as OccurrenceId,
+    let extra = serde_json::json!({ "was_starts_at": was_starts_at, "location": location });
+    notify_people_of(
+        conn,
+        society,
+        &[id.0],
+        NotificationKind::OccurrenceMoved,
+        extra,
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in &rows {
-        crate::notifications::db::enqueue(
-            &mut *conn,
-            society,
-            row.person,
-            NotificationKind::OccurrenceMoved,
-            serde_json::json!({
-                "occurrence_id": id.0,
-                "title": row.title,
-                "starts_at": row.starts_at,
-                "was_starts_at": was_starts_at,
-                "location": location,
-            }),
-        )
-        .await?;
-    }
-    Ok(rows.len())
+    .await
 }
 
-/// Outbox rows telling each trainer of these sessions (those still to come and not cancelled
-/// before) and each member with a spot or a waitlist place in them that they are cancelled,
+/// Tells the people of these sessions (those not cancelled before) that they are cancelled,
 /// with `reason`.
 async fn notify_cancelled(
     conn: &mut PgConnection,
@@ -197,36 +212,15 @@ async fn notify_cancelled(
     occurrences: &[uuid::Uuid],
     reason: &str,
 ) -> AppResult<usize> {
-    let rows = sqlx::query!(
-        r#"select p.person as "person!: UserId", o.id, e.title,
-                  o.starts_at as "starts_at: DateTime<Utc>"
-             from (select occurrence_id, trainer_id as person from occurrence_trainers
-                   union
-                   select occurrence_id, user_id from bookings
-                    where status in ('confirmed', 'waitlisted')) p
-             join occurrences o on o.id = p.occurrence_id
-             join events e on e.id = o.event_id
-            where o.id = any($1) and o.starts_at > now()"#,
+    let extra = serde_json::json!({ "reason": reason });
+    notify_people_of(
+        conn,
+        society,
         occurrences,
+        NotificationKind::OccurrenceCancelled,
+        extra,
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in &rows {
-        crate::notifications::db::enqueue(
-            &mut *conn,
-            society,
-            row.person,
-            NotificationKind::OccurrenceCancelled,
-            serde_json::json!({
-                "occurrence_id": row.id,
-                "title": row.title,
-                "starts_at": row.starts_at,
-                "reason": reason,
-            }),
-        )
-        .await?;
-    }
-    Ok(rows.len())
+    .await
 }
 
 /// Society admins: cancels one session with a reason people will read. It stays on the

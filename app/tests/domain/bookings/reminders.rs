@@ -102,6 +102,34 @@ async fn no_reminder_for_a_booking_made_after_it_was_due_or_for_cancelled_ones(p
     assert_eq!(reminders(&pool).await[0].0, max.0);
 }
 
+/// As the club's admin: session `id` now starts at `at` (Berlin time) with `capacity` spots.
+async fn change(
+    pool: &PgPool,
+    club: &Club,
+    id: OccurrenceId,
+    at: DateTime<chrono_tz::Tz>,
+    capacity: i32,
+) {
+    let mut tx = pool.begin().await.unwrap();
+    calls::change_occurrence(
+        &mut tx,
+        club.society,
+        club.admin,
+        id,
+        app::events::OccurrenceChange {
+            start_date: at.date_naive(),
+            start_time: at.time(),
+            duration_minutes: 90,
+            location: "Boathouse".into(),
+            capacity,
+            trainers: vec![club.trainer],
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn moving_a_session_tells_its_people_with_the_old_and_new_time(pool: PgPool) {
     let club = club(&pool, "moved", 10, 1).await;
@@ -110,24 +138,7 @@ async fn moving_a_session_tells_its_people_with_the_old_and_new_time(pool: PgPoo
     book(&pool, club.society, max, session).await.unwrap();
     let was = starts_at(&pool, session).await;
     let later = (was + Duration::hours(2)).with_timezone(&chrono_tz::Europe::Berlin);
-    let mut tx = pool.begin().await.unwrap();
-    calls::change_occurrence(
-        &mut tx,
-        club.society,
-        club.admin,
-        session,
-        app::events::OccurrenceChange {
-            start_date: later.date_naive(),
-            start_time: later.time(),
-            duration_minutes: 90,
-            location: "Boathouse".into(),
-            capacity: 10,
-            trainers: vec![club.trainer],
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    change(&pool, &club, session, later, 10).await;
     let moved: Vec<(uuid::Uuid, serde_json::Value)> = sqlx::query_as(
         "select recipient_id, payload from notification_outbox where kind = 'occurrence.moved' order by recipient_id",
     )
@@ -146,24 +157,7 @@ async fn moving_a_session_tells_its_people_with_the_old_and_new_time(pool: PgPoo
         serde_json::from_value(payload["was_starts_at"].clone()).unwrap();
     assert_eq!((old_start, new_start), (was, was + Duration::hours(2)));
     // A change that keeps the time and place tells nobody.
-    let mut tx = pool.begin().await.unwrap();
-    calls::change_occurrence(
-        &mut tx,
-        club.society,
-        club.admin,
-        session,
-        app::events::OccurrenceChange {
-            start_date: later.date_naive(),
-            start_time: later.time(),
-            duration_minutes: 90,
-            location: "Boathouse".into(),
-            capacity: 12,
-            trainers: vec![club.trainer],
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    change(&pool, &club, session, later, 12).await;
     let count: i64 = sqlx::query_scalar(
         "select count(*) from notification_outbox where kind = 'occurrence.moved'",
     )
