@@ -9,7 +9,6 @@
 //! 2. The calendar's week query (the domain call the page makes) as the occurrences table
 //!    grows to 100 societies × 2 years of sessions (520,000 rows): percentiles at each size.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use app::access::lock_as_admin;
@@ -41,20 +40,7 @@ async fn main() {
         "Roster calendar benchmark (seeded {MEMBERS} members and 10 weekly series in {:.1} s)",
         seeded.elapsed().as_secs_f64()
     );
-    let options = leptos::prelude::LeptosOptions::builder()
-        .output_name("roster")
-        .build();
-    let (router, background) = server::build(&config, pool.clone(), options).await.unwrap();
-    // Runs until the bench ends.
-    std::mem::forget(background);
-    let serve = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let serve = support::serve(&config, pool.clone(), listener).await;
     let cookie = support::sign_in(&pool, addr, MEMBER_EMAIL).await;
 
     println!("\n1. Week view SSR: {REQUESTS} requests each, {CONCURRENCY} concurrent clients");

@@ -7,7 +7,6 @@
 //! from `CONCURRENCY` clients and prints throughput, latency percentiles, and how many times
 //! the session table was written meanwhile (from PostgreSQL's statistics).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -27,20 +26,7 @@ async fn main() {
     let config = scratch.config(addr, true);
     let pool = server::connect(&config).await.unwrap();
     seed(&pool).await;
-    let options = leptos::prelude::LeptosOptions::builder()
-        .output_name("roster")
-        .build();
-    let (router, background) = server::build(&config, pool.clone(), options).await.unwrap();
-    // Runs until the bench ends.
-    std::mem::forget(background);
-    let serve = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let serve = support::serve(&config, pool.clone(), listener).await;
 
     let cookie = support::sign_in(&pool, addr, "member@demo.roster.test").await;
     println!("Roster HTTP benchmark: {REQUESTS} requests per endpoint, {CONCURRENCY} concurrent clients, {SOCIETIES} extra societies");

@@ -110,19 +110,7 @@ async fn start_server(scratch: &Scratch, smtp_port: u16) -> (SocketAddr, PgPool)
     config.mail = MailConfig::Smtp(format!("smtp://127.0.0.1:{smtp_port}").into());
     config.job_concurrency = concurrency();
     let pool = server::connect(&config).await.unwrap();
-    let options = leptos::prelude::LeptosOptions::builder()
-        .output_name("roster")
-        .build();
-    let (router, background) = server::build(&config, pool.clone(), options).await.unwrap();
-    std::mem::forget(background);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    support::serve(&config, pool.clone(), listener).await;
     (addr, pool)
 }
 

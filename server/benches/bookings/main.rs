@@ -114,20 +114,7 @@ async fn start_server(
         Some(pool) => pool,
         None => server::connect(&config).await.unwrap(),
     };
-    let options = leptos::prelude::LeptosOptions::builder()
-        .output_name("roster")
-        .build();
-    let (router, background) = server::build(&config, pool.clone(), options).await.unwrap();
-    // Runs until the bench ends.
-    std::mem::forget(background);
-    let serve = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let serve = support::serve(&config, pool.clone(), listener).await;
     (addr, pool, serve)
 }
 

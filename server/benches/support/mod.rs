@@ -215,3 +215,26 @@ pub async fn bench_club(
     .unwrap();
     (founder, society)
 }
+
+/// Serves Roster for `config` on `listener` until the bench ends (its background work too).
+#[allow(dead_code)]
+pub async fn serve(
+    config: &Config,
+    pool: sqlx::PgPool,
+    listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
+    let options = leptos::prelude::LeptosOptions::builder()
+        .output_name("roster")
+        .build();
+    let (router, background) = server::build(config, pool, options).await.unwrap();
+    // Runs until the bench ends.
+    std::mem::forget(background);
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    })
+}
