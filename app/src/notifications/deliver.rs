@@ -145,10 +145,10 @@ pub async fn deliver(state: AppState, job: ClaimedJob) -> JobResult {
         return deliver_push(&state, id, claimed.outbox_id, job.is_last_attempt()).await;
     }
     let Some(m) = Message::load(pool, id, claimed.outbox_id).await? else {
-        return give_up(pool, id, "unknown kind").await;
+        return give_up(pool, &[id], "unknown kind").await;
     };
     let Some(to) = m.email.clone() else {
-        return give_up(pool, id, "no recipient address").await;
+        return give_up(pool, &[id], "no recipient address").await;
     };
     let email = email_of(
         &state,
@@ -206,13 +206,13 @@ impl Message {
     }
 }
 
-/// Delivery `id` (claimed) can never be sent: dead with `why`.
-async fn give_up(pool: &PgPool, id: i64, why: &str) -> JobResult {
+/// Deliveries `ids` (claimed) can never be sent: dead with `why`.
+async fn give_up(pool: &PgPool, ids: &[i64], why: &str) -> JobResult {
     let why = crate::mail::SendError {
         permanent: true,
         message: why.into(),
     };
-    record(pool, &[id], Err(why), true).await
+    record(pool, ids, Err(why), true).await
 }
 
 /// Sends push delivery `id` (claimed, `sending`) to the recipient's subscriptions it has not
@@ -220,10 +220,10 @@ async fn give_up(pool: &PgPool, id: i64, why: &str) -> JobResult {
 async fn deliver_push(state: &AppState, id: i64, outbox: i64, last_attempt: bool) -> JobResult {
     let pool = &state.pool;
     let Some(m) = Message::load(pool, id, outbox).await? else {
-        return give_up(pool, id, "unknown kind").await;
+        return give_up(pool, &[id], "unknown kind").await;
     };
     let Some(user) = m.recipient else {
-        return give_up(pool, id, "no recipient account").await;
+        return give_up(pool, &[id], "no recipient account").await;
     };
     let rendered = &m.rendered;
     let message = super::push::PushMessage {
@@ -338,11 +338,7 @@ pub async fn digest(state: AppState, job: ClaimedJob) -> JobResult {
         .await
         .map_err(internal)?;
     let Some(to) = to else {
-        let why = crate::mail::SendError {
-            permanent: true,
-            message: "the admin's account is gone".into(),
-        };
-        return record(pool, &ids, Err(why), true).await;
+        return give_up(pool, &ids, "the admin's account is gone").await;
     };
     let mut conn = pool.acquire().await.map_err(internal)?;
     let ctx = super::db::context_of(&mut conn, Some(society), Some(admin))
