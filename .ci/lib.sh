@@ -33,9 +33,17 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }
 
-# Rust toolchain pieces and the pinned cargo-leptos / wasm-bindgen CLIs.
+# Rust toolchain pieces and the pinned cargo-leptos / wasm-bindgen CLIs. Several scripts may
+# run this at once (two `serve`s, a `test` beside a `serve`): one installs while the others wait
+# for it under a lock, then find the tools there.
 setup_rust_tools() {
   command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup first"
+  mkdir -p "$HOME/.cache/roster"
+  exec {tools_lock}>"$HOME/.cache/roster/tools.lock"
+  if ! flock -n "$tools_lock"; then
+    log "another Roster script is installing the build tools; waiting for it"
+    flock "$tools_lock"
+  fi
   for component in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
       log "adding the $component component"
@@ -56,6 +64,8 @@ setup_rust_tools() {
     install_tool wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
   rm -rf "$TOOLS_TARGET_DIR"
+  flock -u "$tools_lock"
+  exec {tools_lock}>&-
 }
 
 # cargo install, without the tools' own `lto = true, codegen-units = 1` release profile (a
@@ -117,6 +127,10 @@ start_private_postgres() {
   local dir="$1" port="$2" extra="${3:-}" bin
   bin="$(pg_bindir)" || { apt_install postgresql; bin="$(pg_bindir)" || die "no PostgreSQL binaries found"; }
   mkdir -p "$dir"
+  # Two scripts starting the same cluster at once take turns (the second finds it running).
+  local lock
+  exec {lock}>"$dir.lock"
+  flock "$lock"
   if [ "$(id -u)" -eq 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" postgres
     chown postgres "$dir"
@@ -125,19 +139,23 @@ start_private_postgres() {
   fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     log "creating a private PostgreSQL cluster in $dir"
-    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null {lock}>&-
   fi
   if as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     # Already running on this port (another `serve`): share it. On another port (left by a
     # run that was killed): restart it on the port asked for.
-    if [ "$(sed -n 4p "$dir/data/postmaster.pid" 2>/dev/null)" = "$port" ]; then return 0; fi
+    if [ "$(sed -n 4p "$dir/data/postmaster.pid" 2>/dev/null)" = "$port" ]; then
+      exec {lock}>&-
+      return 0
+    fi
     log "restarting the PostgreSQL cluster in $dir on port $port"
-    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null {lock}>&-
   fi
   log "starting PostgreSQL on 127.0.0.1:$port"
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $extra" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $extra" start >/dev/null {lock}>&-
   PG_STARTED="$dir"
+  exec {lock}>&-
 }
 
 stop_private_postgres() {

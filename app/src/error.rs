@@ -4,6 +4,9 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+/// How long an overloaded or disconnected server asks clients to wait.
+pub const UNAVAILABLE_RETRY_SECS: u32 = 2;
+
 /// Every failure a server function or page can report. The messages are written for people:
 /// they never carry database text or internals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -18,8 +21,13 @@ pub enum AppError {
     Conflict(String),
     #[error("{message}")]
     Invalid { field: String, message: String },
-    #[error("Too many attempts. Please wait a few minutes and try again.")]
-    RateLimited,
+    /// Too many requests from this person or address; answered 429 with `Retry-After`.
+    #[error("Too many attempts. Please wait a moment and try again.")]
+    RateLimited { retry_after: u32 },
+    /// Roster cannot serve this now (the database is unreachable or every connection is busy,
+    /// or a rush on one session): answered 503 with `Retry-After`, never a 500.
+    #[error("Roster is busy right now. Please try again in a few seconds.")]
+    Unavailable { retry_after: u32 },
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
     /// Transport and encoding failures of the server-function machinery itself.
@@ -57,6 +65,30 @@ impl AppError {
         }
     }
 
+    /// Too many requests: try again in `retry_after` seconds.
+    pub fn rate_limited(retry_after: u32) -> Self {
+        Self::RateLimited {
+            retry_after: retry_after.max(1),
+        }
+    }
+
+    /// Overloaded or the database is away: try again in a moment.
+    pub fn unavailable() -> Self {
+        Self::Unavailable {
+            retry_after: UNAVAILABLE_RETRY_SECS,
+        }
+    }
+
+    /// Seconds to wait before trying again (429 and 503), for the `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::RateLimited { retry_after } | Self::Unavailable { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
@@ -65,7 +97,8 @@ impl AppError {
             Self::NotFound => 404,
             Self::Conflict(_) => 409,
             Self::Invalid { .. } => 422,
-            Self::RateLimited => 429,
+            Self::RateLimited { .. } => 429,
+            Self::Unavailable { .. } => 503,
             Self::Internal => 500,
             Self::ServerFn(
                 ServerFnErrorErr::Args(_)
@@ -109,6 +142,9 @@ fn set_response_status(err: &AppError) {
         if let Ok(status) = http::StatusCode::from_u16(err.status()) {
             options.set_status(status);
         }
+        if let Some(seconds) = err.retry_after() {
+            options.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
     }
 }
 
@@ -121,8 +157,32 @@ impl From<sqlx::Error> for AppError {
         if matches!(err, sqlx::Error::RowNotFound) {
             return Self::NotFound;
         }
+        if database_unavailable(&err) {
+            if matches!(err, sqlx::Error::PoolTimedOut) {
+                metrics::counter!("roster_db_pool_acquire_timeouts_total").increment(1);
+            }
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::unavailable();
+        }
         tracing::error!(error = %err, "database error");
         Self::Internal
+    }
+}
+
+/// Whether `err` says the database cannot serve now, rather than that a query is wrong: no
+/// free connection within the acquire timeout, the connection is gone (a restart, a network
+/// failure), or the server is starting up or shutting down. These are answered 503.
+#[cfg(feature = "ssr")]
+pub fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown,
+            // cannot connect now; 53300: too many connections.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 

@@ -22,6 +22,7 @@ mod server_side {
     use sqlx::PgPool;
 
     use super::DemoAccount;
+    use crate::admission::Gates;
     use crate::error::{AppError, AppResult};
     use crate::mail::Mailer;
 
@@ -34,6 +35,34 @@ mod server_side {
         /// One HTTP client for calls out of Roster (web push), with its connection pool.
         pub http: reqwest::Client,
         pub settings: Arc<Settings>,
+        /// Admission to rushed work (bookings of one session), per key in this process.
+        pub gates: Arc<Gates>,
+        /// The identity provider, asked now and then whether a signed-in person may stay
+        /// signed in (their account disabled, their roles changed); `None` without one.
+        pub identity_check: Option<Arc<dyn IdentityCheck>>,
+    }
+
+    /// What the identity provider says about a signed-in person when asked again.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Recheck {
+        /// Still signed in there; their current realm roles say whether they are a platform
+        /// admin. A rotated refresh token replaces the old one.
+        Valid {
+            is_platform_admin: bool,
+            refresh_token: Option<String>,
+        },
+        /// The provider refused: the account was disabled or its session ended.
+        Revoked,
+        /// The provider could not be asked (down, too slow): nothing changes.
+        Unreachable,
+    }
+
+    /// Asks the identity provider about a signed-in person with their refresh token.
+    pub trait IdentityCheck: Send + Sync {
+        fn recheck<'a>(
+            &'a self,
+            refresh_token: &'a str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Recheck> + Send + 'a>>;
     }
 
     /// The parts of the configuration that the app itself reads.
@@ -51,12 +80,18 @@ mod server_side {
         pub session_max_age: chrono::Duration,
         /// A session ends after this long without a request.
         pub session_idle: chrono::Duration,
+        /// A signed-in person's account is checked with the identity provider again after
+        /// this long (a disabled account or a removed role then takes effect).
+        pub identity_recheck: chrono::Duration,
         /// Demo accounts named on the sign-in page (only when demo data is loaded).
         pub demo_accounts: Vec<DemoAccount>,
         /// Count client addresses from the `X-Forwarded-For` header (behind a trusted proxy).
         pub trust_forwarded_for: bool,
         /// The P-256 private key (base64url) that signs web push (VAPID, RFC 8292).
         pub vapid_key: secrecy::SecretString,
+        /// Push endpoints on loopback addresses over plain http are allowed (tests with a local
+        /// push service only; never in production, where push goes to public https only).
+        pub push_loopback: bool,
     }
 
     impl Settings {

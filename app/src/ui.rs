@@ -20,7 +20,8 @@ pub fn ErrorPage(error: AppError) -> impl IntoView {
         AppError::NotFound => ("Page not found", "We could not find this page. It may have moved, or the link is mistyped."),
         AppError::Forbidden => ("Not allowed", "Your account is not allowed to see or do this. Ask an admin of the society if you think it should be."),
         AppError::Unauthenticated => ("Please sign in", "You need to sign in to see this page."),
-        AppError::RateLimited => ("Slow down", "Too many attempts. Please wait a few minutes and try again."),
+        AppError::RateLimited { .. } => ("Slow down", "Too many attempts. Please wait a moment and try again."),
+        AppError::Unavailable { .. } => ("Busy", "Roster is busy right now. Please try again in a few seconds."),
         _ => ("Something went wrong", "Something went wrong on our side. Please try again in a moment."),
     };
     let sign_in = matches!(error, AppError::Unauthenticated).then(|| {
@@ -180,6 +181,9 @@ pub struct Flash {
     pub tone: Tone,
     pub id: String,
     pub text: String,
+    /// Something to copy (a secret address shown once): its label and value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<(String, String)>,
 }
 
 #[cfg(feature = "ssr")]
@@ -189,6 +193,7 @@ impl Flash {
             tone: Tone::Notice,
             id: id.into(),
             text: text.into(),
+            copy: None,
         }
     }
 
@@ -197,7 +202,14 @@ impl Flash {
             tone: Tone::Alert,
             id: id.into(),
             text: text.into(),
+            copy: None,
         }
+    }
+
+    /// Shows `value` in a field to copy from, labelled `label`.
+    pub fn with_copy(mut self, label: &str, value: String) -> Self {
+        self.copy = Some((label.into(), value));
+        self
     }
 }
 
@@ -205,18 +217,36 @@ impl Flash {
 #[cfg(feature = "ssr")]
 const FLASH_COOKIE: &str = "roster_flash";
 
+/// Leptos context from the server: cookies get `Secure` (Roster is served over https).
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy)]
+pub struct SecureCookies(pub bool);
+
+/// The `Set-Cookie` value carrying `flash` to the next page (`Secure` under https).
+#[cfg(feature = "ssr")]
+fn flash_cookie(flash: &Flash, secure: bool) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let json = serde_json::to_vec(flash).unwrap_or_default();
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{FLASH_COOKIE}={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax{secure}",
+        URL_SAFE_NO_PAD.encode(json)
+    )
+}
+
+/// The `Set-Cookie` value that shows `message` as the error of the form just posted, on the
+/// next page (for the server, which moves form errors out of addresses).
+#[cfg(feature = "ssr")]
+pub fn form_error_cookie(message: &str, secure: bool) -> String {
+    flash_cookie(&Flash::alert("form-error", message), secure)
+}
+
 /// Server functions: leaves `flash` for the next page this browser loads (with or without
 /// JavaScript, the page comes next).
 #[cfg(feature = "ssr")]
 pub fn flash(flash: Flash) {
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-    let Ok(json) = serde_json::to_vec(&flash) else {
-        return;
-    };
-    let value = format!(
-        "{FLASH_COOKIE}={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
-        URL_SAFE_NO_PAD.encode(json)
-    );
+    let secure = use_context::<SecureCookies>().is_some_and(|s| s.0);
+    let value = flash_cookie(&flash, secure);
     if let (Some(options), Ok(value)) = (
         use_context::<leptos_axum::ResponseOptions>(),
         http::HeaderValue::from_str(&value),
@@ -225,20 +255,12 @@ pub fn flash(flash: Flash) {
     }
 }
 
-/// What the page says first: the flash a change left (taken, so it shows once), or the error
-/// of a form posted without JavaScript (which the server put into the address).
+/// What the page says first: the message a change left (taken, so it shows once), a form's
+/// error included. Never anything from the address: only Roster writes these messages.
 #[cfg(feature = "ssr")]
 fn take_message() -> Option<Flash> {
     use base64::{engine::general_purpose, Engine as _};
     let parts = use_context::<http::request::Parts>()?;
-    let from_query = parts.uri.query().and_then(|query| {
-        let err = url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "__err")
-            .map(|(_, v)| v.into_owned())?;
-        let json = general_purpose::URL_SAFE.decode(err.as_bytes()).ok()?;
-        let error: AppError = serde_json::from_slice(&json).ok()?;
-        Some(Flash::alert("form-error", error.to_string()))
-    });
     let from_cookie = crate::paths::cookie(&parts.headers, FLASH_COOKIE)
         .and_then(|value| general_purpose::URL_SAFE_NO_PAD.decode(value).ok())
         .and_then(|json| serde_json::from_slice::<Flash>(&json).ok());
@@ -250,7 +272,7 @@ fn take_message() -> Option<Flash> {
             );
         }
     }
-    from_query.or(from_cookie)
+    from_cookie
 }
 
 /// The message `take_message` found, above the page's content.
@@ -261,9 +283,18 @@ pub fn FlashMessage() -> impl IntoView {
     #[cfg(not(feature = "ssr"))]
     let message: Option<Flash> = None;
     message.map(|m| match m.tone {
-        Tone::Notice => {
-            view! { <p class="notice" role="status" data-testid=m.id>{m.text}</p> }.into_any()
-        }
+        Tone::Notice => match m.copy {
+            Some((label, value)) => view! {
+                <div class="notice" role="status" data-testid=m.id>
+                    <p>{m.text}</p>
+                    <input readonly class="feed-url" aria-label=label value=value/>
+                </div>
+            }
+            .into_any(),
+            None => {
+                view! { <p class="notice" role="status" data-testid=m.id>{m.text}</p> }.into_any()
+            }
+        },
         Tone::Alert => {
             view! { <p class="form-error" role="alert" data-testid=m.id>{m.text}</p> }.into_any()
         }

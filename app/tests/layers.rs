@@ -12,6 +12,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("paths", 0),
     ("secret", 0),
     ("wall", 0),
+    ("admission", 1),
     ("mail", 1),
     ("ui", 1),
     ("state", 2),

@@ -54,9 +54,11 @@ const loopback = (uri, pathPred) => {
 
 const SCOPE = 'openid profile email';
 // More clients of the realm, for the REST API's token checks: a phone app Roster accepts
-// (`roster-mobile`), another application it must refuse (`other-app`), and one whose access
-// tokens live two seconds (`roster-expiring`). They share one secret.
-const EXTRA_CLIENTS = ['roster-mobile', 'other-app', 'roster-expiring'];
+// (`roster-mobile`), another application it must refuse (`other-app`), one whose access
+// tokens live two seconds (`roster-expiring`), and one whose access tokens carry no profile
+// and no realm roles (`roster-narrow`, like a Keycloak client without those scopes). They
+// share one secret.
+const EXTRA_CLIENTS = ['roster-mobile', 'other-app', 'roster-expiring', 'roster-narrow'];
 const EXTRA_CLIENT_SECRET = 'extra-client-secret';
 const CLAIMS = {
   openid: ['sub'],
@@ -65,7 +67,8 @@ const CLAIMS = {
 };
 async function findAccount(ctx, sub) {
   const u = byId(sub);
-  if (!u) return undefined;
+  // A disabled account (see the test-admin route) is unknown: refresh tokens stop working.
+  if (!u || u.disabled) return undefined;
   const [given, ...rest] = u.name.split(' ');
   return {
     accountId: sub,
@@ -130,6 +133,7 @@ const provider = new Provider(ISSUER, {
   // Access tokens are Keycloak-style JWTs carrying realm roles.
   async extraTokenClaims(ctx, token) {
     const u = byId(token.accountId);
+    if (u && token.clientId === 'roster-narrow') return { azp: token.clientId, typ: 'Bearer' };
     return u && {
       azp: token.clientId, typ: 'Bearer', realm_access: { roles: [...u.roles] },
       preferred_username: u.username, email: u.email, email_verified: true, name: u.name,
@@ -238,11 +242,29 @@ async function userinfo(req, res) {
   return res.end(JSON.stringify(out));
 }
 
+// Test administration, as Keycloak's admin console would do it: POST
+// /realms/R/test-admin/users/<username> with JSON {"roles": [...], "enabled": bool} changes a
+// user's realm roles or disables the account (its refresh tokens stop working).
+async function testAdmin(req, res, username) {
+  const user = users.find((u) => u.username === username);
+  if (!user || req.method !== 'POST') return send(res, 404, 'no such user');
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  const change = JSON.parse(body || '{}');
+  if (Array.isArray(change.roles)) user.roles = change.roles;
+  if (typeof change.enabled === 'boolean') user.disabled = !change.enabled;
+  res.writeHead(204);
+  return res.end();
+}
+
 const callback = provider.callback();
 async function handle(req, res) {
   try {
     const url = new URL(req.url, ISSUER);
     if (url.pathname !== BASE && !url.pathname.startsWith(`${BASE}/`)) return send(res, 404, 'not found');
+    if (url.pathname.startsWith(`${BASE}/test-admin/users/`)) {
+      return await testAdmin(req, res, decodeURIComponent(url.pathname.slice(`${BASE}/test-admin/users/`.length)));
+    }
     if (url.pathname.startsWith(`${BASE}/login-actions/`)) {
       return await interaction(req, res, url.pathname.slice(`${BASE}/login-actions/`.length));
     }

@@ -143,3 +143,17 @@ test('setting up a session, a clash, a booking and a cancellation work without J
   await admin.goto(`/s/${slug}/calendar?view=agenda&date=${day}`);
   await expect(admin.getByTestId('session')).toHaveAttribute('data-status', 'cancelled');
 });
+
+test('without JavaScript the pages run under the CSP without a violation', async ({ page }) => {
+  const refused: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+  });
+  await signIn(page, 'trainer', 'trainer-pass', '/me');
+  for (const path of ['/', '/me', '/my-sessions', '/my-bookings', '/notifications', '/notifications/preferences', '/sign-in']) {
+    const response = await page.goto(path);
+    await notHydrated(page);
+    expect(response?.headers()['content-security-policy'], path).toContain("frame-ancestors 'none'");
+  }
+  expect(refused).toEqual([]);
+});

@@ -78,13 +78,19 @@ fn problem(state: &AuthState, status: StatusCode, message: &str) -> Response {
     (status, Html(body)).into_response()
 }
 
+/// The session store could not reach the database: busy or restarting, so try again soon.
 fn session_failed(state: &AuthState, err: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %err, "session store failed");
-    problem(
+    tracing::warn!(error = %err, "session store failed");
+    let mut response = problem(
         state,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side. Please try again in a moment.",
-    )
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Roster is busy right now. Please try again in a few seconds.",
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(app::error::UNAVAILABLE_RETRY_SECS),
+    );
+    response
 }
 
 #[derive(Deserialize)]
@@ -187,7 +193,7 @@ async fn callback(
         );
     };
     let next = next_from_cookie(&headers);
-    let (identity, raw_id_token) = match oidc.finish(pending, &returned_state, &code).await {
+    let signed_in = match oidc.finish(pending, &returned_state, &code).await {
         Ok(done) => done,
         Err(OidcError::Unreachable(e)) => {
             tracing::error!(error = %e, "identity provider unreachable");
@@ -209,25 +215,25 @@ async fn callback(
     let user = {
         let result = async {
             let mut tx = state.app.pool.begin().await?;
-            let user = app::auth::db::upsert_identity(&mut tx, &identity).await?;
+            let user = app::auth::db::upsert_identity(&mut tx, &signed_in.identity).await?;
             tx.commit().await?;
             Ok::<_, app::error::AppError>(user)
         }
         .await;
         match result {
             Ok(user) => user,
-            Err(_) => {
-                return problem(
-                    &state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong on our side. Please try again in a moment.",
-                )
+            Err(e) => {
+                let status =
+                    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return problem(&state, status, &e.to_string());
             }
         }
     };
-    if let Err(e) =
-        session::sign_in(&session, &state.app.settings, user.id, Some(raw_id_token)).await
-    {
+    let tokens = session::ProviderTokens {
+        id_token: Some(signed_in.id_token),
+        refresh_token: signed_in.refresh_token,
+    };
+    if let Err(e) = session::sign_in(&session, &state.app.settings, user.id, tokens).await {
         return session_failed(&state, e);
     }
     tracing::info!(user = %user.id.0, platform_admin = user.is_platform_admin, "signed in with OpenID Connect");
@@ -277,10 +283,10 @@ async fn email_sign_in(
             StatusCode::FORBIDDEN,
             "Sign-in by email link is switched off here.",
         ),
-        Err(_) => problem(
-            &state,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong on our side. Please try again in a moment.",
-        ),
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            problem(&state, status, &e.to_string())
+        }
     }
 }

@@ -61,6 +61,33 @@ pub struct Config {
     /// The VAPID key web push is signed with (`ROSTER_VAPID_PRIVATE_KEY`, a P-256 private key,
     /// base64url); when unset, one is made at first start and kept in the database.
     pub vapid_private_key: Option<SecretString>,
+    /// Where `/metrics` is served (`ROSTER_METRICS_ADDR`); nowhere when unset.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How long a request may wait for a database connection before it is answered 503
+    /// (`ROSTER_DB_ACQUIRE_TIMEOUT_MS`).
+    pub db_acquire_timeout_ms: u64,
+    /// How long a request may take before it is answered 503 (`ROSTER_REQUEST_TIMEOUT_SECS`;
+    /// live streams excepted).
+    pub request_timeout_secs: u64,
+    /// After SIGTERM, `/readyz` answers 503 at once but Roster keeps accepting requests this
+    /// long (`ROSTER_SHUTDOWN_DELAY_SECS`), so a load balancer stops sending first.
+    pub shutdown_delay_secs: u64,
+    /// Then requests in flight get this long to finish (`ROSTER_DRAIN_TIMEOUT_SECS`).
+    pub drain_timeout_secs: u64,
+    /// A signed-in person is checked with the identity provider again after this long
+    /// (`ROSTER_IDENTITY_RECHECK_SECS`).
+    pub identity_recheck_secs: i64,
+    /// An open live stream checks again that its reader may still read after this long
+    /// (`ROSTER_LIVE_RECHECK_SECS`).
+    pub live_recheck_secs: u64,
+    /// Rate limits in requests per second (0: off): the REST API per client address and per
+    /// person, changes per signed-in person.
+    pub rate_api_per_address: u32,
+    pub rate_api_per_person: u32,
+    pub rate_writes_per_person: u32,
+    /// Web push may go to plain-http loopback endpoints (tests with a local push service; no
+    /// environment variable sets it: production sends push to public https addresses only).
+    pub push_loopback: bool,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -333,6 +360,28 @@ impl Config {
             request_digest_minutes: number(vars, "ROSTER_REQUEST_DIGEST_MINUTES", 10, 0..=1440)?,
             job_backoff_ms: number(vars, "ROSTER_JOB_BACKOFF_MS", 10_000, 10..=3_600_000)? as u64,
             vapid_private_key: vars.get("ROSTER_VAPID_PRIVATE_KEY").map(SecretString::from),
+            metrics_addr: match vars.get("ROSTER_METRICS_ADDR") {
+                None => None,
+                Some(raw) => Some(raw.parse().map_err(|_| {
+                    ConfigError(format!(
+                        "ROSTER_METRICS_ADDR must be an address like 0.0.0.0:9100, not {raw:?}"
+                    ))
+                })?),
+            },
+            db_acquire_timeout_ms: number(vars, "ROSTER_DB_ACQUIRE_TIMEOUT_MS", 2000, 50..=60_000)?
+                as u64,
+            request_timeout_secs: number(vars, "ROSTER_REQUEST_TIMEOUT_SECS", 20, 1..=600)? as u64,
+            shutdown_delay_secs: number(vars, "ROSTER_SHUTDOWN_DELAY_SECS", 0, 0..=120)? as u64,
+            drain_timeout_secs: number(vars, "ROSTER_DRAIN_TIMEOUT_SECS", 20, 1..=600)? as u64,
+            identity_recheck_secs: number(vars, "ROSTER_IDENTITY_RECHECK_SECS", 300, 0..=86_400)?,
+            live_recheck_secs: number(vars, "ROSTER_LIVE_RECHECK_SECS", 60, 1..=3600)? as u64,
+            rate_api_per_address: number(vars, "ROSTER_RATE_API_PER_ADDRESS", 100, 0..=1_000_000)?
+                as u32,
+            rate_api_per_person: number(vars, "ROSTER_RATE_API_PER_PERSON", 20, 0..=1_000_000)?
+                as u32,
+            rate_writes_per_person: number(vars, "ROSTER_RATE_WRITES_PER_PERSON", 2, 0..=1_000_000)?
+                as u32,
+            push_loopback: false,
         })
     }
 

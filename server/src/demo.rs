@@ -64,6 +64,10 @@ const PEOPLE: &[(&str, &str, MembershipRole, MembershipStatus)] = &[
 /// Loads the demo society and people; returns the accounts to name on the sign-in page.
 pub async fn load(pool: &PgPool) -> Result<Vec<DemoAccount>, AppError> {
     let mut tx = pool.begin().await?;
+    // Servers starting at once load the demo one after the other (the second finds it there).
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('roster demo data', 0))")
+        .execute(&mut *tx)
+        .await?;
     let mut users = Vec::new();
     for (email, name, _, _) in PEOPLE {
         let identity = Identity {

@@ -4,8 +4,10 @@
 //! trainers those they teach), and the report's rates (`/s/{slug}/report.csv?by=events|members
 //! &from&to`, admins). Signed-in browsers only (the session cookie).
 //!
-//! A cell that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab
-//! or a carriage return) is written with a leading `'`, so a member's name cannot run code.
+//! A cell that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, their
+//! full-width forms, whitespace or a line break, behind which a formula may hide) is written
+//! with a leading `'`, so a member's name cannot run code. Email addresses go to the society's
+//! admins only, as in the member directory.
 
 use app::bookings::{db as bookings, percent, AttendanceLine};
 use app::error::AppError;
@@ -30,7 +32,8 @@ pub fn routes(state: AppState) -> Router {
 /// What a spreadsheet gets to see of a cell.
 fn safe(cell: &str) -> String {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        Some('=' | '+' | '-' | '@' | '＝' | '＋' | '－' | '＠') => format!("'{cell}"),
+        Some(c) if c.is_whitespace() || c.is_control() => format!("'{cell}"),
         _ => cell.to_string(),
     }
 }
@@ -88,7 +91,7 @@ fn lines_csv(lines: Vec<AttendanceLine>, filename: &str) -> Response {
             l.starts_local.format("%Y-%m-%d %H:%M").to_string(),
             l.title,
             l.name,
-            l.email,
+            l.email.unwrap_or_default(),
             l.status.as_str().to_string(),
             l.attendance.map(|a| a.as_str()).unwrap_or("").to_string(),
             yes(l.walk_in),
@@ -263,7 +266,20 @@ mod tests {
 
     #[test]
     fn cells_a_spreadsheet_would_run_are_quoted() {
-        for cell in ["=SUM(A1)", "+1", "-2", "@cmd", "\tx", "\rx"] {
+        for cell in [
+            "=SUM(A1)",
+            "+1",
+            "-2",
+            "@cmd",
+            "\tx",
+            "\rx",
+            "\n=1+1",
+            " =1+1",
+            "\u{00a0}=HYPERLINK(\"x\")",
+            "＝1+1",
+            "＋1",
+            "＠cmd",
+        ] {
             assert!(safe(cell).starts_with('\''), "{cell:?}");
         }
         assert_eq!(safe("Mia Member"), "Mia Member");

@@ -23,6 +23,11 @@ pub const SCHEDULES: &[Schedule] = &[
         name: "events.horizon",
         cron: "7 * * * *",
     },
+    // A term's next session is booked within a minute of its booking window opening.
+    Schedule {
+        name: "enrolments.book",
+        cron: "* * * * *",
+    },
     Schedule {
         name: "bans.expire",
         cron: "*/15 * * * *",
@@ -60,6 +65,16 @@ pub fn registry() -> Registry<AppState> {
             |state: AppState, _job: ClaimedJob| async move {
                 let n = app::bookings::db::queue_reminders(&state.pool, Utc::now()).await?;
                 tracing::info!(reminders = n, "reminders queued");
+                JobResult::Ok(())
+            },
+        )
+        .on(
+            "enrolments.book",
+            |state: AppState, _job: ClaimedJob| async move {
+                let n = app::bookings::db::book_opened_terms(&state.pool, Utc::now()).await?;
+                if n > 0 {
+                    tracing::info!(bookings = n, "term sessions booked as their window opened");
+                }
                 JobResult::Ok(())
             },
         )
@@ -127,7 +142,7 @@ pub fn registry() -> Registry<AppState> {
 
 /// The running background tasks; `stop` ends them gracefully.
 pub struct Background {
-    stop: watch::Sender<bool>,
+    stop: std::sync::Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -194,13 +209,25 @@ pub async fn start(state: AppState, config: BackgroundConfig) -> Result<Backgrou
             stopped(rx),
         )));
     }
-    Ok(Background { stop, tasks })
+    Ok(Background {
+        stop: std::sync::Arc::new(stop),
+        tasks,
+    })
 }
 
 impl Background {
+    /// Tells the background work to stop (claim nothing more, give back what it holds) without
+    /// waiting: `stop` waits.
+    pub fn stopper(&self) -> impl FnOnce() + Send + 'static {
+        let stop = self.stop.clone();
+        move || {
+            stop.send_replace(true);
+        }
+    }
+
     /// Stops claiming new work, lets running jobs finish (or gives them back), and waits.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         for task in self.tasks {
             let _ = task.await;
         }

@@ -9,9 +9,15 @@ pub mod exports;
 pub mod feeds;
 pub mod jobs;
 pub mod live;
+pub mod monitoring;
 pub mod oidc;
+pub mod overload;
+pub mod security;
 pub mod telemetry;
+pub mod throttle;
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,11 +53,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[error("{0}")]
 pub struct StartError(pub String);
 
-/// Connects to Postgres and applies pending migrations.
+/// Connects to Postgres and applies pending migrations (several servers starting at once
+/// take turns: the migrator holds an advisory lock, so each migration runs once). A request
+/// waits at most `ROSTER_DB_ACQUIRE_TIMEOUT_MS` for a connection, then it is answered 503.
 pub async fn connect(config: &Config) -> Result<PgPool, StartError> {
     let pool = PgPoolOptions::new()
         .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
         .connect(config.database_url.expose_secret())
         .await
         .map_err(|e| StartError(format!("DATABASE_URL: cannot connect to PostgreSQL: {e}")))?;
@@ -60,6 +68,52 @@ pub async fn connect(config: &Config) -> Result<PgPool, StartError> {
         .await
         .map_err(|e| StartError(format!("applying migrations failed: {e}")))?;
     Ok(pool)
+}
+
+/// Where a server process is in its life: serving, or draining after SIGTERM (`/readyz`
+/// answers 503 so the load balancer stops sending), and whether its live streams must end.
+#[derive(Clone)]
+pub struct Lifecycle {
+    draining: Arc<AtomicBool>,
+    streams: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            draining: Arc::new(AtomicBool::new(false)),
+            streams: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+impl Lifecycle {
+    /// `/readyz` answers 503 from now on.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        metrics::gauge!("roster_ready").set(0.0);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Open live streams end (with a hint to reconnect, to another server).
+    pub fn end_streams(&self) {
+        self.streams.send_replace(true);
+    }
+
+    /// Becomes true when live streams must end.
+    pub fn streams_ending(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.streams.subscribe()
+    }
+}
+
+/// A built server: its routes, its background work, and its lifecycle.
+pub struct Built {
+    pub router: Router,
+    pub background: jobs::Background,
+    pub lifecycle: Lifecycle,
 }
 
 /// The Leptos options: file locations from `LEPTOS_*` (set by cargo-leptos), our output name.
@@ -129,7 +183,7 @@ pub async fn build(
     config: &Config,
     pool: PgPool,
     leptos_options: LeptosOptions,
-) -> Result<(Router, jobs::Background), StartError> {
+) -> Result<Built, StartError> {
     let mail_from = config
         .mail_from
         .parse()
@@ -157,6 +211,7 @@ pub async fn build(
         admin_emails,
         session_max_age: chrono::Duration::days(config.session_max_days),
         session_idle: chrono::Duration::minutes(config.session_idle_minutes),
+        identity_recheck: chrono::Duration::seconds(config.identity_recheck_secs),
         demo_accounts,
         trust_forwarded_for: config.trust_forwarded_for,
         vapid_key: app::notifications::push::vapid_key(
@@ -166,20 +221,10 @@ pub async fn build(
         .await
         .map_err(StartError)?
         .into(),
+        push_loopback: config.push_loopback,
     };
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("Roster/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
+    let http = app::notifications::push::client(config.push_loopback)
         .map_err(|e| StartError(format!("building the HTTP client failed: {e}")))?;
-    let state = AppState {
-        leptos_options: leptos_options.clone(),
-        pool: pool.clone(),
-        mailer,
-        http,
-        settings: Arc::new(settings),
-    };
-
     let oidc = match &config.oidc {
         Some(oidc_config) => {
             let oidc =
@@ -189,11 +234,25 @@ pub async fn build(
         }
         None => None,
     };
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        pool: pool.clone(),
+        mailer,
+        http,
+        settings: Arc::new(settings),
+        gates: Arc::new(app::admission::Gates::new(Default::default())),
+        identity_check: oidc
+            .clone()
+            .map(|o| o as Arc<dyn app::state::IdentityCheck>),
+    };
+    monitoring::recorder();
+    let lifecycle = Lifecycle::default();
+    let limits = Arc::new(throttle::Limits::new(config));
 
     // Not `Expiry::OnInactivity`: tower-sessions writes a session only when it changes, so that
     // idle expiry would count from the sign-in. `access::session` sets a signed-in session's
     // expiry itself and renews it every few minutes.
-    let store = PostgresStore::new(pool.clone());
+    let store = overload::GuardedStore(PostgresStore::new(pool.clone()));
     let sessions = SessionManagerLayer::new(store)
         .with_name("roster_session")
         .with_http_only(true)
@@ -206,6 +265,7 @@ pub async fn build(
     let origin = csrf::AllowedOrigin(config.public_url.origin().ascii_serialization());
     let api_state = api::ApiState {
         app: state.clone(),
+        limits: limits.clone(),
         oidc: oidc.clone(),
         api_clients: config
             .oidc
@@ -220,28 +280,62 @@ pub async fn build(
         secure_cookies: config.secure_cookies(),
         stylesheet: stylesheet_href(&leptos_options).into(),
     };
+    let headers = security::Headers::new(config);
+    let request_context = security::provide_request_context(config.secure_cookies());
     let router = Router::new()
-        .leptos_routes(&state, routes, {
+        .leptos_routes_with_context(&state, routes, request_context.clone(), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(request_context, app::shell))
         .with_state(state.clone())
         .nest("/pkg", pkg_files(&leptos_options))
         .merge(auth_routes::routes(auth_state))
         .merge(feeds::routes(state.clone()))
         .merge(exports::routes(state.clone()))
-        .merge(live::routes(state.clone(), live::Live::start(pool.clone())))
+        .merge(live::routes(
+            state.clone(),
+            live::Live::start(pool.clone()),
+            lifecycle.streams_ending(),
+            Duration::from_secs(config.live_recheck_secs),
+        ))
         .merge(api::routes(api_state))
+        .layer(axum::middleware::from_fn_with_state(
+            throttle::ThrottleState {
+                limits,
+                client: throttle::ClientAddress {
+                    trust_forwarded_for: config.trust_forwarded_for,
+                },
+            },
+            throttle::limit_requests,
+        ))
+        .layer(axum::middleware::from_fn(throttle::note_person))
+        .layer(axum::middleware::from_fn_with_state(
+            headers.clone(),
+            security::keep_errors_ours,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             origin,
             csrf::reject_cross_site,
         ))
         .layer(sessions)
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz).with_state(pool))
+        .route(
+            "/readyz",
+            get(readyz).with_state((pool.clone(), lifecycle.clone())),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            overload::RequestTimeout(Duration::from_secs(config.request_timeout_secs)),
+            overload::limit_duration,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            headers,
+            security::add_headers,
+        ))
+        .layer(axum::middleware::from_fn(overload::answer_overload))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -255,23 +349,108 @@ pub async fn build(
                 // Pages and API answers are compressed on the fly at level 4: brotli's default
                 // (11) takes seconds per streamed page. `/pkg` comes precompressed at 11.
                 .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4))),
-        );
+        )
+        .layer(axum::middleware::from_fn(monitoring::track));
+    if let Some(addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            StartError(format!("ROSTER_METRICS_ADDR: cannot listen on {addr}: {e}"))
+        })?;
+        tracing::info!("metrics on http://{addr}/metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, monitoring::routes()).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
+    tokio::spawn(monitoring::sample(
+        pool.clone(),
+        config.db_max_connections,
+        Duration::from_secs(5),
+    ));
     let background = jobs::start(state, jobs::BackgroundConfig::new(config))
         .await
         .map_err(StartError)?;
-    Ok((router, background))
+    Ok(Built {
+        router,
+        background,
+        lifecycle,
+    })
 }
 
-/// `GET /readyz`: 200 when the database answers within two seconds.
-async fn readyz(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
+/// `GET /readyz`: 200 when the database answers within two seconds and the process is not
+/// shutting down; 503 otherwise.
+async fn readyz(
+    State((pool, lifecycle)): State<(PgPool, Lifecycle)>,
+) -> (StatusCode, &'static str) {
+    if lifecycle.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     let ping = tokio::time::timeout(
         Duration::from_secs(2),
         sqlx::query("select 1").execute(&pool),
     )
     .await;
-    match ping {
-        Ok(Ok(_)) => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+    let (ready, answer) = match ping {
+        Ok(Ok(_)) => (true, (StatusCode::OK, "ready")),
+        _ => (
+            false,
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+        ),
+    };
+    metrics::gauge!("roster_ready").set(if ready { 1.0 } else { 0.0 });
+    answer
+}
+
+/// How a server stops: after `signal`, `/readyz` answers 503 at once; requests are still
+/// accepted for `delay` (the load balancer notices meanwhile); then live streams end, new
+/// connections are refused, and requests in flight get `drain` to finish.
+pub struct Stopping {
+    pub delay: Duration,
+    pub drain: Duration,
+}
+
+/// Serves `router` on `listener` until `signal`, then stops as `Stopping` says.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    lifecycle: Lifecycle,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+    stopping: Stopping,
+) -> std::io::Result<()> {
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let started = draining.clone();
+    let graceful = {
+        let lifecycle = lifecycle.clone();
+        async move {
+            signal.await;
+            lifecycle.drain();
+            tracing::info!(
+                delay_secs = stopping.delay.as_secs(),
+                "shutting down: /readyz answers 503, still accepting requests"
+            );
+            tokio::time::sleep(stopping.delay).await;
+            lifecycle.end_streams();
+            tracing::info!("shutting down: no new connections; finishing open requests");
+            started.notify_one();
+        }
+    };
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful);
+    tokio::select! {
+        result = std::future::IntoFuture::into_future(server) => result,
+        _ = async {
+            draining.notified().await;
+            tokio::time::sleep(stopping.drain).await;
+        } => {
+            tracing::warn!(
+                drain_secs = stopping.drain.as_secs(),
+                "requests still open after the drain timeout are cut off"
+            );
+            Ok(())
+        }
     }
 }
 
@@ -294,5 +473,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing open requests");
 }

@@ -19,7 +19,8 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::broadcast;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
 use tower_sessions::Session;
 
 /// The most sessions one page may follow.
@@ -80,12 +81,29 @@ async fn listen(pool: &PgPool, sender: &broadcast::Sender<Spots>) -> Result<(), 
 struct LiveState {
     app: AppState,
     live: Live,
+    /// Becomes true when the server shuts down: every stream ends.
+    ending: watch::Receiver<bool>,
+    /// How often an open stream checks that its reader may still read the calendar.
+    recheck: Duration,
 }
 
-pub fn routes(app: AppState, live: Live) -> Router {
+/// `/s/{slug}/live`. Streams end when `ending` turns true (with a hint to reconnect soon, to
+/// another server) and when their reader may no longer read the society's calendar (checked
+/// every `recheck`).
+pub fn routes(
+    app: AppState,
+    live: Live,
+    ending: watch::Receiver<bool>,
+    recheck: Duration,
+) -> Router {
     Router::new()
         .route("/s/{slug}/live", get(stream_spots))
-        .with_state(LiveState { app, live })
+        .with_state(LiveState {
+            app,
+            live,
+            ending,
+            recheck,
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,7 +138,8 @@ async fn stream_spots(
         let user = app::access::session::user_of(&session, &state.app).await?;
         let society = app::access::society_by_slug(&state.app.pool, &slug).await?;
         let mut conn = state.app.pool.acquire().await?;
-        app::events::db::calendar_reader(&mut conn, society, user.map(|u| u.id)).await?;
+        let reader = user.map(|u| u.id);
+        app::events::db::calendar_reader(&mut conn, society, reader).await?;
         let now: Vec<(uuid::Uuid, i32, i32, i32)> = sqlx::query_as(
             "select id, capacity, confirmed_count, waitlisted_count from occurrences
               where society_id = $1 and id = any($2)",
@@ -129,12 +148,12 @@ async fn stream_spots(
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
-        Ok::<_, AppError>(now)
+        Ok::<_, AppError>((now, society, reader))
     };
     // Subscribed before the counts are read, so no change between the two is lost.
     let changes = state.live.changes.subscribe();
-    let now = match start.await {
-        Ok(now) => now,
+    let (now, society, reader) = match start.await {
+        Ok(started) => started,
         Err(e) => return refuse(e),
     };
     let followed: HashSet<uuid::Uuid> = now.iter().map(|(id, ..)| *id).collect();
@@ -146,10 +165,66 @@ async fn stream_spots(
             confirmed,
             waitlisted,
         });
-    Sse::new(events(first.collect(), changes, followed))
+    let still_allowed = {
+        let pool = state.app.pool.clone();
+        move || {
+            let pool = pool.clone();
+            async move {
+                match pool.acquire().await {
+                    Ok(mut conn) => {
+                        match app::events::db::calendar_reader(&mut conn, society, reader).await {
+                            Ok(_) => true,
+                            // Removed, suspended, or the calendar is no longer public.
+                            Err(
+                                AppError::Forbidden
+                                | AppError::NotFound
+                                | AppError::Unauthenticated,
+                            ) => false,
+                            // The database is busy: keep the stream, ask again later.
+                            Err(_) => true,
+                        }
+                    }
+                    Err(_) => true,
+                }
+            }
+        }
+    };
+    let ends = Ends {
+        server: state.ending.clone(),
+        recheck: state.recheck,
+        still_allowed,
+    };
+    Sse::new(events(first.collect(), changes, followed, ends))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
+
+/// When a stream ends besides falling behind: the server shuts down (`server` turns true), or
+/// the reader may no longer read (`still_allowed`, asked every `recheck`).
+struct Ends<F> {
+    server: watch::Receiver<bool>,
+    recheck: Duration,
+    still_allowed: F,
+}
+
+/// Counts the open streams for `/metrics` while it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> Self {
+        metrics::gauge!("roster_live_streams").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!("roster_live_streams").decrement(1.0);
+    }
+}
+
+/// How soon a browser reconnects after the server ended its stream for a restart.
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
 fn event(spots: &Spots) -> Result<Event, std::convert::Infallible> {
     Ok(Event::default()
@@ -160,21 +235,69 @@ fn event(spots: &Spots) -> Result<Event, std::convert::Infallible> {
 
 /// The current counts, then the changes of the followed sessions. A stream that falls behind
 /// (more changes than the channel holds) ends; the browser reconnects and reads them afresh.
-fn events(
+/// At shutdown the last event says to reconnect soon (to another server); a reader who lost
+/// access is let go without one.
+fn events<F, Fut>(
     first: Vec<Spots>,
     changes: broadcast::Receiver<Spots>,
     followed: HashSet<uuid::Uuid>,
-) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
-    let later = stream::unfold(changes, move |mut changes| {
+    ends: Ends<F>,
+) -> impl Stream<Item = Result<Event, std::convert::Infallible>>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    struct Open<F> {
+        changes: broadcast::Receiver<Spots>,
+        ends: Ends<F>,
+        tick: tokio::time::Interval,
+        done: bool,
+        /// The lifecycle that would say "shut down" is gone (a test's app): nothing will.
+        unsupervised: bool,
+        _counted: OpenStream,
+    }
+    let mut tick = tokio::time::interval(ends.recheck);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let open = Open {
+        changes,
+        ends,
+        tick,
+        done: false,
+        unsupervised: false,
+        _counted: OpenStream::new(),
+    };
+    let later = stream::unfold(open, move |mut open| {
         let followed = followed.clone();
         async move {
+            if open.done {
+                return None;
+            }
+            // The first tick is immediate; access was checked when the stream opened.
             loop {
-                match changes.recv().await {
-                    Ok(spots) if followed.contains(&spots.occurrence_id) => {
-                        return Some((event(&spots), changes))
+                if *open.ends.server.borrow() {
+                    open.done = true;
+                    let last = Event::default()
+                        .event("restart")
+                        .retry(RECONNECT_AFTER)
+                        .data("the server is restarting");
+                    return Some((Ok(last), open));
+                }
+                tokio::select! {
+                    change = open.changes.recv() => match change {
+                        Ok(spots) if followed.contains(&spots.occurrence_id) => {
+                            return Some((event(&spots), open))
+                        }
+                        Ok(_) => continue,
+                        Err(_) => return None,
+                    },
+                    changed = open.ends.server.changed(), if !open.unsupervised => {
+                        open.unsupervised = changed.is_err();
                     }
-                    Ok(_) => continue,
-                    Err(_) => return None,
+                    _ = open.tick.tick() => {
+                        if !(open.ends.still_allowed)().await {
+                            return None;
+                        }
+                    }
                 }
             }
         }

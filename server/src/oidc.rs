@@ -10,19 +10,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::auth::db::Identity;
+use app::state::{IdentityCheck, Recheck};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IdToken, IdTokenClaims, IssuerUrl, LogoutRequest, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
-    ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+    ProviderMetadataWithLogout, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse,
+    UserInfoClaims,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 
 use crate::config::OidcConfig;
 
@@ -32,6 +34,26 @@ pub const PLATFORM_ADMIN_ROLE: &str = "roster-admin";
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// Keys are fetched again for an unknown signature at most this often.
 const KEY_REFRESH_MIN_AGE: Duration = Duration::from_secs(60);
+/// After a failed fetch, the keys Roster has keep working and the next fetch waits this long:
+/// while the provider is down, requests are not held up asking it again and again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+/// How long asking the provider (discovery, a refresh) may take before it counts as down.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The only signature algorithms Roster accepts on tokens: asymmetric ones, whose keys are the
+/// realm's public keys. (An HMAC algorithm would be keyed with the client secret, and whoever
+/// holds that secret could mint tokens of their own choosing.)
+const ASYMMETRIC: [CoreJwsSigningAlgorithm; 10] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 /// A sign-in started but not finished within this long must start again.
 pub const FLOW_TTL_SECS: i64 = 15 * 60;
 
@@ -92,13 +114,40 @@ pub enum OidcError {
     InvalidToken(String),
 }
 
+/// What a finished sign-in yields.
+pub struct SignedIn {
+    pub identity: Identity,
+    /// The raw ID token, kept for logout.
+    pub id_token: String,
+    /// For rechecks while the person stays signed in.
+    pub refresh_token: Option<String>,
+}
+
+/// What an access token's claims said about the person beyond who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimsPresent {
+    /// It carried an email address (a profile to refresh).
+    pub profile: bool,
+    /// It carried `realm_access` (roles to refresh).
+    pub roles: bool,
+}
+
+/// The provider's discovery document and keys, when fetched, and when to try again.
+struct Cached {
+    meta: Arc<ProviderMetadataWithLogout>,
+    fetched_at: Instant,
+    next_fetch: Instant,
+}
+
 /// The configured provider, its (cached) metadata and an HTTP client.
 pub struct Oidc {
     config: OidcConfig,
     redirect_url: RedirectUrl,
     post_logout_url: PostLogoutRedirectUrl,
     http: reqwest::Client,
-    metadata: RwLock<Option<(Instant, Arc<ProviderMetadataWithLogout>)>>,
+    metadata: RwLock<Option<Cached>>,
+    /// Held while the metadata is fetched: one fetch at a time.
+    fetching: Mutex<()>,
 }
 
 impl Oidc {
@@ -112,7 +161,7 @@ impl Oidc {
         let http = reqwest::Client::builder()
             // The provider's redirects must never be followed on our behalf (SSRF).
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
+            .timeout(PROVIDER_TIMEOUT)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -121,26 +170,87 @@ impl Oidc {
             post_logout_url,
             http,
             metadata: RwLock::new(None),
+            fetching: Mutex::new(()),
         })
     }
 
-    /// The provider's discovery document and keys, fetched again when stale or when `refresh`.
+    /// The provider's discovery document and keys: the cached ones while fresh, else fetched
+    /// again (also when `refresh`, as for a key Roster has not seen). One fetch runs at a time;
+    /// while one runs, callers with cached keys use those instead of waiting. When the
+    /// provider cannot be reached, the cached keys keep working: tokens it signed before keep
+    /// verifying while it is down.
     async fn metadata(&self, refresh: bool) -> Result<Arc<ProviderMetadataWithLogout>, OidcError> {
-        if !refresh {
-            if let Some((at, meta)) = self.metadata.read().await.as_ref() {
-                if at.elapsed() < METADATA_TTL {
-                    return Ok(meta.clone());
+        let (cached, seen) = match self.metadata.read().await.as_ref() {
+            Some(c) => {
+                let due = refresh || c.fetched_at.elapsed() >= METADATA_TTL;
+                if !due || Instant::now() < c.next_fetch {
+                    return Ok(c.meta.clone());
                 }
+                (Some(c.meta.clone()), Some(c.fetched_at))
+            }
+            None => (None, None),
+        };
+        let _turn = match (&cached, self.fetching.try_lock()) {
+            (_, Ok(turn)) => turn,
+            // Another request is fetching: use what there is rather than wait for it.
+            (Some(meta), Err(_)) => return Ok(meta.clone()),
+            (None, Err(_)) => self.fetching.lock().await,
+        };
+        // Fetched by someone else while this one waited for its turn.
+        if let Some(c) = self.metadata.read().await.as_ref() {
+            if Some(c.fetched_at) != seen {
+                return Ok(c.meta.clone());
             }
         }
-        let issuer = IssuerUrl::new(self.config.issuer.clone())
-            .map_err(|e| OidcError::Unreachable(e.to_string()))?;
-        let meta = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
+        let fetched = async {
+            let issuer = IssuerUrl::new(self.config.issuer.clone())
+                .map_err(|e| OidcError::Unreachable(e.to_string()))?;
+            ProviderMetadataWithLogout::discover_async(issuer, &self.http)
+                .await
+                .map_err(|e| OidcError::Unreachable(error_chain(&e)))
+        }
+        .await;
+        let mut slot = self.metadata.write().await;
+        match fetched {
+            Ok(meta) => {
+                let meta = Arc::new(meta);
+                let now = Instant::now();
+                *slot = Some(Cached {
+                    meta: meta.clone(),
+                    fetched_at: now,
+                    next_fetch: now,
+                });
+                Ok(meta)
+            }
+            Err(e) => match slot.as_mut() {
+                Some(c) => {
+                    tracing::warn!(error = %e, "identity provider unreachable; the keys fetched before stay in use");
+                    c.next_fetch = Instant::now() + RETRY_AFTER_FAILURE;
+                    Ok(c.meta.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Whether the provider answers now, so a sign-in is not sent to a provider that is down
+    /// (one small request per sign-in started).
+    async fn reachable(&self) -> Result<(), OidcError> {
+        let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
+        let answer = self
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(3))
+            .send()
             .await
             .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
-        let meta = Arc::new(meta);
-        *self.metadata.write().await = Some((Instant::now(), meta.clone()));
-        Ok(meta)
+        if !answer.status().is_success() {
+            return Err(OidcError::Unreachable(format!(
+                "discovery answered {}",
+                answer.status()
+            )));
+        }
+        Ok(())
     }
 
     /// Fetches the discovery document once, so a wrong issuer shows up in the start-up log.
@@ -168,6 +278,7 @@ impl Oidc {
 
     /// Starts a sign-in: the provider URL to send the browser to, and what the session keeps.
     pub async fn begin(&self) -> Result<(url::Url, PendingLogin), OidcError> {
+        self.reachable().await?;
         let meta = self.metadata(false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = self
@@ -192,13 +303,12 @@ impl Oidc {
 
     /// Finishes a sign-in: checks state, redeems the code with the PKCE verifier, verifies the
     /// ID token (signature, issuer, audience, expiry, nonce) and reads the realm roles.
-    /// Returns the identity and the raw ID token (kept for logout).
     pub async fn finish(
         &self,
         pending: PendingLogin,
         state: &str,
         code: &str,
-    ) -> Result<(Identity, String), OidcError> {
+    ) -> Result<SignedIn, OidcError> {
         if chrono::Utc::now().timestamp() - pending.started_at > FLOW_TTL_SECS {
             return Err(OidcError::NoPendingLogin);
         }
@@ -243,8 +353,56 @@ impl Oidc {
                 }
             },
         };
-        let identity = self.identity(&id_claims, &roles);
-        Ok((identity, raw_id_token))
+        Ok(SignedIn {
+            identity: self.identity(&id_claims, &roles),
+            id_token: raw_id_token,
+            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+        })
+    }
+
+    /// Asks the provider again about a signed-in person, with their refresh token: refused
+    /// (`invalid_grant`: account disabled, session ended) means `Revoked`; a new access token
+    /// tells their current realm roles; no answer within `PROVIDER_TIMEOUT` is `Unreachable`.
+    pub async fn recheck(&self, refresh_token: &str) -> Recheck {
+        let Ok(meta) = self.metadata(false).await else {
+            return Recheck::Unreachable;
+        };
+        let client = self.client(&meta);
+        let token = RefreshToken::new(refresh_token.to_string());
+        let Ok(request) = client.exchange_refresh_token(&token) else {
+            return Recheck::Unreachable;
+        };
+        let answer =
+            tokio::time::timeout(PROVIDER_TIMEOUT, request.request_async(&self.http)).await;
+        let tokens = match answer {
+            Ok(Ok(tokens)) => tokens,
+            Ok(Err(RequestTokenError::ServerResponse(e)))
+                if *e.error() == CoreErrorResponseType::InvalidGrant =>
+            {
+                return Recheck::Revoked;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %error_chain(&e), "identity recheck failed");
+                return Recheck::Unreachable;
+            }
+            Err(_) => return Recheck::Unreachable,
+        };
+        let roles = match self.verify_access_token(&client, tokens.access_token().secret()) {
+            Ok(claims) if self.is_for_us(&claims, &[]) => claims
+                .additional_claims()
+                .realm_access
+                .clone()
+                .map(|a| a.roles)
+                .unwrap_or_default(),
+            _ => {
+                tracing::warn!("the refreshed access token did not verify; roles unchanged");
+                return Recheck::Unreachable;
+            }
+        };
+        Recheck::Valid {
+            is_platform_admin: roles.iter().any(|r| r == PLATFORM_ADMIN_ROLE),
+            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+        }
     }
 
     /// The person the verified claims name, with the realm roles `roles`.
@@ -283,7 +441,7 @@ impl Oidc {
         &self,
         raw: &str,
         api_clients: &[String],
-    ) -> Result<Identity, OidcError> {
+    ) -> Result<(Identity, ClaimsPresent), OidcError> {
         let meta = self.metadata(false).await?;
         let claims = match self.verify_access_token(&self.client(&meta), raw) {
             Ok(claims) => claims,
@@ -304,13 +462,13 @@ impl Oidc {
                 "the access token is for another client".into(),
             ));
         }
-        let roles = claims
-            .additional_claims()
-            .realm_access
-            .clone()
-            .map(|access| access.roles)
-            .unwrap_or_default();
-        Ok(self.identity(&claims, &roles))
+        let realm_access = claims.additional_claims().realm_access.clone();
+        let present = ClaimsPresent {
+            profile: claims.email().is_some(),
+            roles: realm_access.is_some(),
+        };
+        let roles = realm_access.map(|access| access.roles).unwrap_or_default();
+        Ok((self.identity(&claims, &roles), present))
     }
 
     /// Whether an access token was issued for Roster's client or one of `api_clients` (its
@@ -333,7 +491,7 @@ impl Oidc {
             .read()
             .await
             .as_ref()
-            .map_or(Duration::MAX, |(at, _)| at.elapsed())
+            .map_or(Duration::MAX, |c| c.fetched_at.elapsed())
     }
 
     fn verify_access_token(
@@ -345,6 +503,7 @@ impl Oidc {
             KeycloakToken::from_str(raw).map_err(|e| OidcError::InvalidToken(e.to_string()))?;
         let verifier = client
             .id_token_verifier()
+            .set_allowed_algs(ASYMMETRIC)
             .allow_all_jose_types()
             // Keycloak's access tokens name resource servers in `aud`; checked above instead.
             .require_audience_match(false);
@@ -361,8 +520,9 @@ impl Oidc {
     ) -> Result<IdTokenClaims<KeycloakClaims, CoreGenderClaim>, OidcError> {
         let token =
             KeycloakToken::from_str(raw).map_err(|e| OidcError::InvalidToken(e.to_string()))?;
+        let verifier = client.id_token_verifier().set_allowed_algs(ASYMMETRIC);
         token
-            .into_claims(&client.id_token_verifier(), nonce)
+            .into_claims(&verifier, nonce)
             .map_err(|e| OidcError::InvalidToken(e.to_string()))
     }
 
@@ -432,6 +592,15 @@ impl Oidc {
             request = request.set_id_token_hint(&token);
         }
         Some(request.http_get_url())
+    }
+}
+
+impl IdentityCheck for Oidc {
+    fn recheck<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Recheck> + Send + 'a>> {
+        Box::pin(Oidc::recheck(self, refresh_token))
     }
 }
 

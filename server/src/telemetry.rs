@@ -16,7 +16,8 @@ pub fn init(json: bool) {
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false),
+                    // Every line carries the request's span: its id and who asked.
+                    .with_span_list(true),
             )
             .try_init()
     } else {
@@ -36,16 +37,30 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("-");
     let path = redact_path(request.uri().path());
-    tracing::info_span!("request", request_id = %request_id, method = %request.method(), %path)
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        %path,
+        user_id = tracing::field::Empty
+    )
 }
 
-/// Paths that carry a secret token (invitation links), with the token replaced: request logs
-/// never hold one. (Query strings, where sign-in links keep theirs, are not logged at all.)
+/// Paths that carry a secret token (invitation links, secret calendar feeds), with the token
+/// replaced: request logs never hold one. (Query strings, where sign-in links keep theirs, are
+/// not logged at all.)
 pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
-    match path.strip_prefix("/invitations/") {
-        Some(token) if !token.is_empty() => "/invitations/[redacted]".into(),
-        _ => path.into(),
+    if let Some(token) = path.strip_prefix("/invitations/") {
+        if !token.is_empty() {
+            return "/invitations/[redacted]".into();
+        }
     }
+    if let Some(file) = path.strip_prefix("/feeds/") {
+        if !file.is_empty() {
+            return "/feeds/[redacted].ics".into();
+        }
+    }
+    path.into()
 }
 
 #[cfg(test)]
@@ -64,5 +79,13 @@ mod tests {
             "/s/harbour/invitations"
         );
         assert_eq!(redact_path("/me"), "/me");
+        assert_eq!(
+            redact_path("/feeds/Zk3-secret-token_abc.ics"),
+            "/feeds/[redacted].ics"
+        );
+        assert_eq!(
+            redact_path("/s/harbour/calendar.ics"),
+            "/s/harbour/calendar.ics"
+        );
     }
 }

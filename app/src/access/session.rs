@@ -11,10 +11,14 @@ use tower_sessions::{Expiry, Session};
 use super::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::ids::UserId;
-use crate::state::AppState;
+use crate::state::{AppState, Recheck};
 
 /// Session key of the signed-in user.
 const USER_KEY: &str = "user";
+
+/// What a session store says when it could not reach the database (the server's store wrapper
+/// writes it): such a request is answered 503, not 500.
+pub const STORE_UNAVAILABLE: &str = "session store unavailable";
 
 /// What the session remembers about the signed-in user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,9 +32,23 @@ pub struct SessionUser {
     pub renewed_at: i64,
     /// The ID token from Keycloak, sent back as `id_token_hint` at logout.
     pub id_token: Option<String>,
+    /// Keycloak's refresh token: with it Roster asks again, every `identity_recheck`, whether
+    /// the person may stay signed in (kept server-side only, in the session row).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Unix seconds of the last check with the identity provider (sign-in or recheck).
+    #[serde(default)]
+    pub checked_at: i64,
 }
 
-fn internal(err: impl std::fmt::Display) -> AppError {
+fn internal(err: tower_sessions::session::Error) -> AppError {
+    use tower_sessions::session::Error;
+    use tower_sessions::session_store::Error as StoreError;
+    if let Error::Store(StoreError::Backend(detail)) = &err {
+        if detail == STORE_UNAVAILABLE {
+            return AppError::unavailable();
+        }
+    }
     tracing::error!(error = %err, "session store error");
     AppError::Internal
 }
@@ -47,12 +65,19 @@ fn expire_after(session: &Session, idle: chrono::Duration) {
     session.set_expiry(Some(Expiry::AtDateTime(at)));
 }
 
+/// What the identity provider handed over at sign-in, kept for logout and rechecks.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderTokens {
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
 /// Starts a signed-in session for `user_id` under a new session id (no fixation).
 pub async fn sign_in(
     session: &Session,
     settings: &crate::state::Settings,
     user_id: UserId,
-    id_token: Option<String>,
+    tokens: ProviderTokens,
 ) -> AppResult<()> {
     session.cycle_id().await.map_err(internal)?;
     let now = chrono::Utc::now().timestamp();
@@ -60,7 +85,9 @@ pub async fn sign_in(
         user_id,
         signed_in_at: now,
         renewed_at: now,
-        id_token,
+        id_token: tokens.id_token,
+        refresh_token: tokens.refresh_token,
+        checked_at: now,
     };
     expire_after(session, settings.session_idle);
     session.insert(USER_KEY, entry).await.map_err(internal)
@@ -77,7 +104,9 @@ pub async fn sign_out(session: &Session) -> AppResult<Option<SessionUser>> {
 }
 
 /// The signed-in user of `session`, if the session is within its absolute lifetime. Renews
-/// the idle expiry when the last renewal is older than `renew_interval`.
+/// the idle expiry when the last renewal is older than `renew_interval`, and asks the identity
+/// provider again after `identity_recheck`: a disabled account is signed out, a changed
+/// `roster-admin` role takes effect (an unreachable provider changes nothing).
 pub async fn user_of(session: &Session, state: &AppState) -> AppResult<Option<CurrentUser>> {
     let Some(mut entry) = session
         .get::<SessionUser>(USER_KEY)
@@ -92,7 +121,30 @@ pub async fn user_of(session: &Session, state: &AppState) -> AppResult<Option<Cu
         session.flush().await.map_err(internal)?;
         return Ok(None);
     }
-    if now - entry.renewed_at >= renew_interval(settings.session_idle).num_seconds() {
+    let mut changed = false;
+    if let (Some(check), Some(token)) = (&state.identity_check, entry.refresh_token.clone()) {
+        if now - entry.checked_at >= settings.identity_recheck.num_seconds() {
+            match check.recheck(&token).await {
+                Recheck::Revoked => {
+                    tracing::info!(user = %entry.user_id.0, "identity provider ended the account's session: signed out");
+                    session.flush().await.map_err(internal)?;
+                    return Ok(None);
+                }
+                Recheck::Valid {
+                    is_platform_admin,
+                    refresh_token,
+                } => {
+                    set_platform_admin(&state.pool, entry.user_id, is_platform_admin).await?;
+                    entry.refresh_token = refresh_token.or(entry.refresh_token);
+                    entry.checked_at = now;
+                    changed = true;
+                }
+                // Asked again at the next request; people keep working meanwhile.
+                Recheck::Unreachable => {}
+            }
+        }
+    }
+    if changed || now - entry.renewed_at >= renew_interval(settings.session_idle).num_seconds() {
         entry.renewed_at = now;
         expire_after(session, settings.session_idle);
         session
@@ -101,6 +153,32 @@ pub async fn user_of(session: &Session, state: &AppState) -> AppResult<Option<Cu
             .map_err(internal)?;
     }
     find_user(&state.pool, entry.user_id).await
+}
+
+/// Who is signed in to `session`, as far as the session says (no other check; for logs).
+pub async fn signed_in_id(session: &Session) -> Option<UserId> {
+    session
+        .get::<SessionUser>(USER_KEY)
+        .await
+        .ok()
+        .flatten()
+        .map(|entry| entry.user_id)
+}
+
+/// Records who is asking on the request's log span (its `user_id` field).
+pub fn note_user(id: UserId) {
+    tracing::Span::current().record("user_id", tracing::field::display(id.0));
+}
+
+async fn set_platform_admin(pool: &sqlx::PgPool, id: UserId, admin: bool) -> AppResult<()> {
+    sqlx::query!(
+        "update users set is_platform_admin = $2 where id = $1 and is_platform_admin <> $2",
+        id as UserId,
+        admin
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// The user with this id, if any.

@@ -12,9 +12,11 @@ use crate::secret::{hash_token, new_token};
 pub const EMAIL_ISSUER: &str = "roster:email";
 /// Sign-in links expire this many minutes after they are sent.
 pub const EMAIL_TOKEN_MINUTES: i64 = 15;
-/// At most this many links per address within `RATE_WINDOW_MINUTES`.
-pub const MAX_LINKS_PER_EMAIL: i64 = 5;
-/// At most this many links per client address within `RATE_WINDOW_MINUTES`.
+/// At most this many unused, unexpired links to one address at a time: past that no new link
+/// is made (and no mail sent), but nobody is locked out, because the owner of the address
+/// holds a working link from the last `EMAIL_TOKEN_MINUTES` already, whoever asked for it.
+pub const MAX_LINKS_PER_EMAIL: i64 = 3;
+/// At most this many links per client address within `RATE_WINDOW_MINUTES` (then 429).
 pub const MAX_LINKS_PER_CLIENT: i64 = 20;
 pub const RATE_WINDOW_MINUTES: i64 = 60;
 const MAX_EMAIL_LEN: usize = 254;
@@ -70,8 +72,16 @@ pub async fn upsert_identity(
 
 /// API clients (Bearer tokens): the user for an identity, created on first use and brought up
 /// to date when the provider says something new; unlike a sign-in, an unchanged identity
-/// writes nothing (API calls come often).
-pub async fn sync_identity(conn: &mut PgConnection, identity: &Identity) -> AppResult<CurrentUser> {
+/// writes nothing (API calls come often). A token that carries no profile (`profile` false: no
+/// email claim) leaves the stored name and email as they are, and one without realm roles
+/// (`roles` false) leaves the platform-admin flag as it is: a narrow token neither blanks a
+/// profile nor demotes anyone.
+pub async fn sync_identity(
+    conn: &mut PgConnection,
+    identity: &Identity,
+    profile: bool,
+    roles: bool,
+) -> AppResult<CurrentUser> {
     let found = sqlx::query_as!(
         CurrentUser,
         r#"select id as "id: UserId", name, email, email_verified, is_platform_admin
@@ -81,18 +91,41 @@ pub async fn sync_identity(conn: &mut PgConnection, identity: &Identity) -> AppR
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let email_verified = identity.email_verified && !identity.email.trim().is_empty();
-    match found {
-        Some(user)
-            if user.name == identity.name.trim()
-                && user.email == identity.email.trim().to_lowercase()
-                && user.email_verified == email_verified
-                && user.is_platform_admin == identity.is_platform_admin =>
-        {
-            Ok(user)
-        }
-        _ => upsert_identity(conn, identity).await,
+    let Some(user) = found else {
+        return upsert_identity(conn, identity).await;
+    };
+    let wanted = Identity {
+        email: if profile {
+            identity.email.clone()
+        } else {
+            user.email.clone()
+        },
+        email_verified: if profile {
+            identity.email_verified
+        } else {
+            user.email_verified
+        },
+        name: if profile && !identity.name.trim().is_empty() {
+            identity.name.clone()
+        } else {
+            user.name.clone()
+        },
+        is_platform_admin: if roles {
+            identity.is_platform_admin
+        } else {
+            user.is_platform_admin
+        },
+        ..identity.clone()
+    };
+    let email_verified = wanted.email_verified && !wanted.email.trim().is_empty();
+    if user.name == wanted.name.trim()
+        && user.email == wanted.email.trim().to_lowercase()
+        && user.email_verified == email_verified
+        && user.is_platform_admin == wanted.is_platform_admin
+    {
+        return Ok(user);
     }
+    upsert_identity(conn, &wanted).await
 }
 
 /// Email-link sign-in: the user for a verified address (created with the address's local part
@@ -118,14 +151,16 @@ pub async fn upsert_email_user(
     Ok(user)
 }
 
-/// Anyone: stores a new sign-in link for `email` (hashed) and returns the secret token.
-/// Refuses with `RateLimited` past the per-address and per-client limits.
+/// Anyone: stores a new sign-in link for `email` (hashed) and returns the secret token; `None`
+/// when the address has `MAX_LINKS_PER_EMAIL` working links already (nothing is made: the
+/// caller answers as if it had sent one, so a stranger learns nothing and the owner uses a
+/// link they have). Refuses with `RateLimited` past the per-client limit.
 #[tracing::instrument(skip_all)]
 pub async fn create_email_token(
     conn: &mut PgConnection,
     raw_email: &str,
     client: &str,
-) -> AppResult<String> {
+) -> AppResult<Option<String>> {
     let email = normalize_email(raw_email)?;
     // Serialise requests for the same address so the limit holds under concurrency.
     sqlx::query!(
@@ -135,8 +170,9 @@ pub async fn create_email_token(
     .execute(&mut *conn)
     .await?;
     let recent = sqlx::query!(
-        r#"select count(*) filter (where email = $1) as "per_email!",
-                  count(*) filter (where client_address = $2) as "per_client!"
+        r#"select count(*) filter (where email = $1 and used_at is null and expires_at > now()) as "working!",
+                  count(*) filter (where client_address = $2) as "per_client!",
+                  min(created_at) filter (where client_address = $2) as "oldest: chrono::DateTime<chrono::Utc>"
              from email_login_tokens
             where created_at > now() - make_interval(mins => $3::int)"#,
         email,
@@ -145,9 +181,16 @@ pub async fn create_email_token(
     )
     .fetch_one(&mut *conn)
     .await?;
-    if recent.per_email >= MAX_LINKS_PER_EMAIL || recent.per_client >= MAX_LINKS_PER_CLIENT {
+    if recent.per_client >= MAX_LINKS_PER_CLIENT {
         tracing::warn!(client, "email sign-in rate limit reached");
-        return Err(AppError::RateLimited);
+        let free_at = recent.oldest.unwrap_or_else(chrono::Utc::now)
+            + chrono::Duration::minutes(RATE_WINDOW_MINUTES);
+        let wait = (free_at - chrono::Utc::now()).num_seconds().max(1);
+        return Err(AppError::rate_limited(wait as u32));
+    }
+    if recent.working >= MAX_LINKS_PER_EMAIL {
+        tracing::info!("enough working sign-in links for this address; no new one");
+        return Ok(None);
     }
     let token = new_token();
     sqlx::query!(
@@ -160,7 +203,7 @@ pub async fn create_email_token(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(token)
+    Ok(Some(token))
 }
 
 /// Anyone holding a link: marks its token used, once, if it has not expired; returns the

@@ -19,8 +19,9 @@ pub struct SignInOptions {
     pub oidc: bool,
     pub email: bool,
     pub demo_accounts: Vec<DemoAccount>,
-    /// Where development mail ends up, shown to newcomers of a demo installation.
-    pub dev_mail_folder: Option<String>,
+    /// Mail is kept in a folder, not sent (development): newcomers are told where to look,
+    /// without the server's paths.
+    pub dev_mail_kept: bool,
 }
 
 /// How this installation lets people sign in.
@@ -31,7 +32,7 @@ pub async fn get_sign_in_options() -> Result<SignInOptions, AppError> {
         oidc: state.settings.oidc_enabled,
         email: state.settings.email_login_enabled,
         demo_accounts: state.settings.demo_accounts.clone(),
-        dev_mail_folder: state.mailer.folder_path().map(|p| p.display().to_string()),
+        dev_mail_kept: state.mailer.folder_path().is_some(),
     })
 }
 
@@ -49,14 +50,15 @@ pub async fn request_email_link(email: String, next: Option<String>) -> Result<(
     let mut tx = state.pool.begin().await?;
     let token = db::create_email_token(&mut tx, &email, &client).await?;
     tx.commit().await?;
-    let mut path = format!("/sign-in/email?token={token}");
-    if let Some(next) = next.as_deref().and_then(local_path).filter(|n| *n != "/") {
-        path.push_str(&format!("&next={}", encode_query_value(next)));
-    }
-    let link = state.settings.link(&path);
-    state
-        .mailer
-        .send(crate::mail::Email {
+    // With enough working links out already, the person uses one of those (the answer is the
+    // same, so nobody learns whether a link was made).
+    if let Some(token) = token {
+        let mut path = format!("/sign-in/email?token={token}");
+        if let Some(next) = next.as_deref().and_then(local_path).filter(|n| *n != "/") {
+            path.push_str(&format!("&next={}", encode_query_value(next)));
+        }
+        let link = state.settings.link(&path);
+        let mail = crate::mail::Email {
             to: email.trim().to_string(),
             subject: "Your sign-in link for Roster".into(),
             body: format!(
@@ -65,12 +67,19 @@ pub async fn request_email_link(email: String, next: Option<String>) -> Result<(
                  you can ignore this email.\n"
             ),
             ..Default::default()
-        })
-        .await?;
+        };
+        // Sent after the answer: a slow mail server must not hold the person's request.
+        let mailer = state.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(mail).await {
+                tracing::warn!(error = %e, "sending a sign-in link failed");
+            }
+        });
+    }
     crate::ui::flash(crate::ui::Flash::notice(
         "link-sent",
         format!(
-            "Check your inbox: we sent a sign-in link to {}. It works once, for 15 minutes.",
+            "Check your inbox: a sign-in link is on its way to {}. It works once, for 15 minutes; if you asked more than once, use the newest.",
             email.trim()
         ),
     ));
@@ -93,7 +102,7 @@ pub async fn sign_in_with_email_token(
     let is_admin = state.settings.admin_emails.contains(&email);
     let user = db::upsert_email_user(&mut tx, &email, is_admin).await?;
     tx.commit().await?;
-    crate::access::session::sign_in(session, &state.settings, user.id, None).await?;
+    crate::access::session::sign_in(session, &state.settings, user.id, Default::default()).await?;
     tracing::info!(user = %user.id.0, "signed in by email link");
     Ok(())
 }

@@ -58,10 +58,10 @@ pub fn SignInPage() -> impl IntoView {
                             </form>
                         </LiveForm>
                     });
-                    let dev_mail = options.dev_mail_folder.clone().map(|folder| view! {
+                    let dev_mail = options.dev_mail_kept.then(|| view! {
                         <p class="hint">
-                            "This installation does not send email: sign-in links are printed in the server's console and saved in "
-                            <code>{folder}</code>"."
+                            "This installation does not send email: sign-in links are printed in the server's console and saved in its mail folder ("
+                            <code>"ROSTER_MAIL_DIR"</code>")."
                         </p>
                     });
                     let demo = (!options.demo_accounts.is_empty()).then(|| view! {

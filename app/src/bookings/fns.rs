@@ -58,10 +58,16 @@ fn booked_text(booking: &Booking) -> String {
 pub async fn book_session(slug: String, id: String) -> Result<Booking, AppError> {
     let id = OccurrenceId(parse_id(&id)?);
     let (me, state, society) = crate::access::caller_in(&slug).await?;
-    let mut tx = state.pool.begin().await?;
-    let booker = db::lock_booker(&mut tx, society, me.id, now()).await?;
-    let booking = db::book(&mut tx, &booker, id, now()).await?;
-    tx.commit().await?;
+    let _turn = state.gates.enter(id.0).await?;
+    let booked = async {
+        let mut tx = state.pool.begin().await?;
+        let booker = db::lock_booker(&mut tx, society, me.id, now()).await?;
+        let booking = db::book(&mut tx, &booker, id, now()).await?;
+        tx.commit().await?;
+        Ok(booking)
+    }
+    .await;
+    let booking = db::counted(booked)?;
     crate::ui::flash(crate::ui::Flash::notice("booked", booked_text(&booking)));
     Ok(booking)
 }
@@ -76,6 +82,7 @@ pub async fn cancel_booking(id: String) -> Result<Cancellation, AppError> {
     let mut tx = state.pool.begin().await?;
     let cancelled = db::cancel(&mut tx, me.id, id, now()).await?;
     tx.commit().await?;
+    db::count_cancelled();
     crate::ui::flash(crate::ui::Flash::notice(
         "booking-cancelled",
         if cancelled.late {

@@ -399,7 +399,8 @@ pub struct AttendanceLine {
     pub starts_local: NaiveDateTime,
     pub title: String,
     pub name: String,
-    pub email: String,
+    /// For the society's admins only (trainers see names, as in the directory).
+    pub email: Option<String>,
     pub status: BookingStatus,
     pub walk_in: bool,
     pub late: bool,

@@ -44,7 +44,7 @@ async fn check_hourly_limit(conn: &mut PgConnection, society: SocietyId) -> AppR
     .fetch_one(&mut *conn)
     .await?;
     if recent >= MAX_INVITATIONS_PER_HOUR {
-        return Err(AppError::RateLimited);
+        return Err(AppError::rate_limited(60));
     }
     Ok(())
 }

@@ -41,6 +41,18 @@ pub enum JobStatus {
     Dead,
 }
 
+impl JobStatus {
+    /// The state's name, as the database and `/metrics` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+}
+
 /// How long to wait before attempt `attempt + 1`, after `attempt` (1-based) failed:
 /// exponential from `base` (doubling per attempt, capped at `cap`) with full jitter, so many
 /// jobs failing together (SMTP down) do not come back together. `unit` in [0, 1) picks the

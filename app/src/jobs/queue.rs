@@ -326,3 +326,38 @@ pub async fn purge_finished(pool: &PgPool, keep: chrono::Duration) -> AppResult<
     .await?;
     Ok(done.rows_affected())
 }
+
+/// How many jobs of a kind are in a state, and how long the oldest has waited (queued: since
+/// it was due; running: since it was queued; dead: since it died).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Depth {
+    pub kind: String,
+    pub status: super::JobStatus,
+    pub count: i64,
+    pub oldest_seconds: f64,
+}
+
+/// The queue's depth per kind and state (not the finished ones), for `/metrics`. Due queued
+/// jobs only: a job set to run later is not waiting yet.
+pub async fn depth(pool: &PgPool) -> AppResult<Vec<Depth>> {
+    let rows = sqlx::query!(
+        r#"select kind, status as "status: super::JobStatus", count(*) as "count!",
+                  coalesce(extract(epoch from now() - min(case status when 'queued' then run_at
+                                                         when 'dead' then finished_at
+                                                         else created_at end)), 0)::float8 as "oldest!"
+             from jobs
+            where (status = 'queued' and run_at <= now()) or status in ('running', 'dead')
+            group by kind, status"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Depth {
+            kind: r.kind,
+            status: r.status,
+            count: r.count,
+            oldest_seconds: r.oldest,
+        })
+        .collect())
+}

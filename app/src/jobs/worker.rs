@@ -34,10 +34,20 @@ impl JobError {
     }
 }
 
+/// One more run of `kind` that ended with `result` (ok, retry, dead), for `/metrics`.
+fn count_run(kind: &str, result: &'static str) {
+    metrics::counter!("roster_job_runs_total", "kind" => kind.to_string(), "result" => result)
+        .increment(1);
+}
+
 impl From<crate::error::AppError> for JobError {
     fn from(e: crate::error::AppError) -> Self {
         match e {
             crate::error::AppError::Internal => Self::Retry("internal error (see the log)".into()),
+            crate::error::AppError::Unavailable { .. }
+            | crate::error::AppError::RateLimited { .. } => {
+                Self::Retry("the database is unavailable or busy".into())
+            }
             other => Self::Permanent(other.to_string()),
         }
     }
@@ -259,6 +269,7 @@ async fn run_one<C: Clone + Send + Sync + 'static>(
     let took = clock.elapsed();
     let recorded = match &result {
         Ok(()) => queue::complete(&pool, &job).await.map(|kept| {
+            count_run(&job.kind, "ok");
             if !kept {
                 tracing::warn!("finished after its claim was lost (it may have run twice)");
             }
@@ -277,9 +288,13 @@ async fn run_one<C: Clone + Send + Sync + 'static>(
                 .await
                 .map(|outcome| match outcome {
                     Failed::Retry(at) => {
+                        count_run(&job.kind, "retry");
                         tracing::warn!(error = error.message(), retry_at = %at, "job failed; retrying")
                     }
-                    Failed::Dead => tracing::error!(error = error.message(), "job is dead"),
+                    Failed::Dead => {
+                        count_run(&job.kind, "dead");
+                        tracing::error!(error = error.message(), "job is dead")
+                    }
                     Failed::Superseded => tracing::info!("job failed; a newer one does its work"),
                     Failed::ClaimLost => tracing::warn!("job failed after its claim was lost"),
                 })

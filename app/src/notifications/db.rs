@@ -305,3 +305,20 @@ pub async fn retry_delivery(
     crate::jobs::queue::enqueue(&mut *conn, super::deliver::job(retried)).await?;
     Ok(())
 }
+
+/// How many deliveries of each channel wait, are being sent, failed (to be retried) or died,
+/// for `/metrics` (sent ones are not counted: they only grow).
+pub async fn delivery_counts(pool: &PgPool) -> AppResult<Vec<(Channel, DeliveryStatus, i64)>> {
+    let rows = sqlx::query!(
+        r#"select channel as "channel: Channel", status as "status: DeliveryStatus", count(*) as "n!"
+             from notification_deliveries
+            where status in ('queued', 'sending', 'failed', 'dead')
+            group by channel, status"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.channel, r.status, r.n))
+        .collect())
+}

@@ -243,16 +243,13 @@ async fn deliver_push(state: &AppState, id: i64, outbox: i64, last_attempt: bool
         .as_str()
         .trim_end_matches('/')
         .to_string();
-    let sent = super::push::send(
-        pool,
-        &state.http,
-        state.settings.vapid_key.expose_secret(),
-        &contact,
-        user,
-        &message,
-        &m.sent_to,
-    )
-    .await;
+    let sender = super::push::Sender {
+        http: &state.http,
+        vapid_private: state.settings.vapid_key.expose_secret(),
+        contact: &contact,
+        loopback: state.settings.push_loopback,
+    };
+    let sent = super::push::send(pool, &sender, user, &message, &m.sent_to).await;
     let (reached, outcome) = match sent {
         Ok(reached) => (reached, Ok(())),
         Err((reached, e)) => (reached, Err(e)),

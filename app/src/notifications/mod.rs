@@ -286,6 +286,17 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// The state's name, as the database and `/metrics` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -477,6 +488,7 @@ pub async fn subscribe_push(
             auth,
             user_agent,
         },
+        state.settings.push_loopback,
     )
     .await
 }

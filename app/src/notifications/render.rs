@@ -169,7 +169,8 @@ pub fn render(kind: NotificationKind, payload: &Value, ctx: &Context) -> Rendere
             session_link,
         ),
         K::BookingWaitlisted => {
-            let place = number(payload, "position")
+            // The writer's name for it (`bookings::db::announce_booked`).
+            let place = number(payload, "waitlist_position")
                 .map(|n| format!(" You are number {n} on the waitlist."))
                 .unwrap_or_default();
             (

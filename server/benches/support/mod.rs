@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use server::config::{Config, MailConfig};
+use server::config::{Config, Vars};
 use sqlx::{Connection, PgConnection};
 
 /// A database created for one benchmark run and dropped by `drop`.
@@ -30,26 +30,28 @@ impl Scratch {
 
     /// Roster's configuration for this database, serving on `addr`.
     pub fn config(&self, addr: SocketAddr, demo_data: bool) -> Config {
-        Config {
-            database_url: self.url.clone().into(),
-            db_max_connections: 20,
-            public_url: format!("http://{addr}").parse().unwrap(),
-            bind: addr,
-            oidc: None,
-            email_login: true,
-            mail: MailConfig::Folder(std::env::temp_dir().join(format!("{}-mail", self.name))),
-            mail_from: "Roster <roster@bench.example>".into(),
-            admin_emails: vec![],
-            demo_data,
-            session_idle_minutes: 60,
-            session_max_days: 1,
-            trust_forwarded_for: false,
-            json_logs: false,
-            job_concurrency: 4,
-            request_digest_minutes: 0,
-            job_backoff_ms: 10_000,
-            vapid_private_key: None,
-        }
+        let public = format!("http://{addr}");
+        let bind = addr.to_string();
+        let mail = std::env::temp_dir().join(format!("{}-mail", self.name));
+        let mail = mail.to_string_lossy();
+        let demo = demo_data.to_string();
+        Config::from_vars(&Vars::from_pairs(&[
+            ("DATABASE_URL", &self.url),
+            ("ROSTER_PUBLIC_URL", &public),
+            ("LEPTOS_SITE_ADDR", &bind),
+            ("ROSTER_MAIL_TRANSPORT", "folder"),
+            ("ROSTER_MAIL_DIR", &mail),
+            ("ROSTER_MAIL_FROM", "Roster <roster@bench.example>"),
+            ("ROSTER_DEMO_DATA", &demo),
+            ("ROSTER_SESSION_IDLE_MINUTES", "60"),
+            ("ROSTER_SESSION_MAX_DAYS", "1"),
+            ("ROSTER_REQUEST_DIGEST_MINUTES", "0"),
+            // Benchmarks send everything from one address, as fast as they can.
+            ("ROSTER_RATE_API_PER_ADDRESS", "0"),
+            ("ROSTER_RATE_API_PER_PERSON", "0"),
+            ("ROSTER_RATE_WRITES_PER_PERSON", "0"),
+        ]))
+        .expect("the bench configuration is valid")
     }
 
     pub async fn drop(mut self) {
@@ -78,7 +80,8 @@ pub async fn sign_in_from(
     let mut conn = pool.acquire().await.unwrap();
     let token = app::auth::db::create_email_token(&mut conn, email, client)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a new sign-in link");
     drop(conn);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -226,9 +229,11 @@ pub async fn serve(
     let options = leptos::prelude::LeptosOptions::builder()
         .output_name("roster")
         .build();
-    let (router, background) = server::build(config, pool, options).await.unwrap();
+    let built = server::build(config, pool, options).await.unwrap();
+    let router = built.router;
     // Runs until the bench ends.
-    std::mem::forget(background);
+    std::mem::forget(built.background);
+    std::mem::forget(built.lifecycle);
     tokio::spawn(async move {
         axum::serve(
             listener,

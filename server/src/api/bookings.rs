@@ -176,6 +176,8 @@ pub async fn create_booking(
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
     let key = idempotency_key(&headers)?;
     let occurrence = OccurrenceId(body.occurrence_id);
+    // A rush on one session queues here, in memory, not on its row lock holding connections.
+    let _turn = state.app.gates.enter(occurrence.0).await?;
     let now = Utc::now();
     let mut tx = state.app.pool.begin().await?;
     if let Some(key) = &key {
@@ -184,9 +186,16 @@ pub async fn create_booking(
             return Ok((status, Json(answer)));
         }
     }
-    let society = app::events::db::society_of(&mut tx, occurrence).await?;
-    let booker = bookings::lock_booker(&mut tx, society, me.id, now).await?;
-    let booking = bookings::book(&mut tx, &booker, occurrence, now).await?;
+    let booked = async {
+        let society = app::events::db::society_of(&mut tx, occurrence).await?;
+        let booker = bookings::lock_booker(&mut tx, society, me.id, now).await?;
+        bookings::book(&mut tx, &booker, occurrence, now).await
+    }
+    .await;
+    let booking = match bookings::counted(booked) {
+        Ok(booking) => booking,
+        Err(e) => return Err(e.into()),
+    };
     let answer = serde_json::to_value(BookingBody::from(booking)).unwrap_or_default();
     if let Some(key) = &key {
         remember(&mut tx, me.id, key, StatusCode::CREATED, &answer).await?;
@@ -232,6 +241,7 @@ pub async fn cancel_booking(
     let mut tx = state.app.pool.begin().await?;
     let cancelled = bookings::cancel(&mut tx, me.id, id, Utc::now()).await?;
     tx.commit().await?;
+    bookings::count_cancelled();
     Ok(Json(CancelledBody {
         id: cancelled.id.0,
         status: cancelled.status.as_str().to_string(),

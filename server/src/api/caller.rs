@@ -39,19 +39,24 @@ impl FromRequestParts<ApiState> for Caller {
                     "This Roster accepts no access tokens (no identity provider is configured).",
                 )
             })?;
-            let identity = oidc
+            let (identity, present) = oidc
                 .verify_bearer(token, &state.api_clients)
                 .await
                 .map_err(|e| {
                     tracing::info!(error = %e, "access token refused");
                     unauthenticated("The access token is not valid: it has expired, is not signed by the realm, or is for another client.")
                 })?;
+            state.limits.check_subject(&identity.subject)?;
             let mut conn = state.app.pool.acquire().await?;
-            let user = app::auth::db::sync_identity(&mut conn, &identity).await?;
+            let user =
+                app::auth::db::sync_identity(&mut conn, &identity, present.profile, present.roles)
+                    .await?;
+            app::access::session::note_user(user.id);
             return Ok(Caller(user));
         }
         if let Some(session) = parts.extensions.get::<Session>() {
             if let Some(user) = app::access::session::user_of(session, &state.app).await? {
+                state.limits.check_subject(&user.id.0.to_string())?;
                 return Ok(Caller(user));
             }
         }

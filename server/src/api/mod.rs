@@ -29,6 +29,8 @@ pub use problem::Problem;
 #[derive(Clone)]
 pub struct ApiState {
     pub app: AppState,
+    /// The in-process rate limits (the per-person one is checked once the caller is known).
+    pub limits: Arc<crate::throttle::Limits>,
     pub oidc: Option<Arc<Oidc>>,
     /// Realm clients besides Roster's own whose access tokens are accepted.
     pub api_clients: Arc<[String]>,

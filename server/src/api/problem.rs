@@ -23,6 +23,9 @@ pub struct Problem {
     /// The request field that is wrong (422 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Seconds to wait before trying again (429, 503): sent as `Retry-After`.
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
 
 impl Problem {
@@ -33,6 +36,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -49,6 +53,7 @@ impl From<AppError> for Problem {
         let status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut problem = Self::new(status, err.to_string());
+        problem.retry_after = err.retry_after();
         if let AppError::Invalid { field, .. } = err {
             problem.field = Some(field);
         }
@@ -72,6 +77,9 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

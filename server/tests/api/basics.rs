@@ -142,8 +142,10 @@ async fn the_demo_society_has_bookings_a_waitlist_a_strike_and_attendance_once(p
     .unwrap();
     let (confirmed, waitlisted, strikes, attended, enrolments) = counts;
     assert_eq!((waitlisted, strikes, attended, enrolments), (1, 1, 2, 1));
+    // The taster (2), last week's session (2), and the term's sessions whose booking has
+    // opened (the rest are booked as their window opens).
     assert!(
-        confirmed >= 4 + 10,
+        confirmed > 4,
         "the taster, last week's session and a term: {confirmed}"
     );
 }

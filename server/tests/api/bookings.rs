@@ -331,7 +331,9 @@ async fn every_booking_and_roster_action_holds_the_authorization_matrix(pool: Pg
     let mine = member.call("my_bookings", &[]).await;
     assert_eq!(mine.status(), StatusCode::OK);
     let mine: serde_json::Value = mine.json().await.unwrap();
-    assert_eq!(mine["upcoming"].as_array().unwrap().len(), 4);
+    // The term's sessions whose booking has opened (14 days ahead): the first week's.
+    let upcoming = mine["upcoming"].as_array().unwrap().len();
+    assert!((1..=2).contains(&upcoming), "{mine}");
     assert_eq!(
         status_of(&visitor, "my_bookings", &[]).await,
         StatusCode::UNAUTHORIZED
@@ -423,6 +425,7 @@ async fn live_counts_reach_an_open_page_from_a_booking_on_another_replica(pool: 
         jar: member.jar.clone(),
         client: member.client.clone(),
         background: None,
+        lifecycle: None,
     };
     let booked = on_two
         .call("book_session", &[("slug", "harbour"), ("id", first)])

@@ -83,6 +83,16 @@ async fn one_session(
     body["occurrence_ids"][0].as_str().unwrap().to_string()
 }
 
+/// Makes `who`'s secret feed address (of `society`'s feed, or their own with ""): the
+/// address, shown this once.
+async fn make_feed(who: &TestApp, society: &str) -> Value {
+    let r = who
+        .call("reset_calendar_feed", &[("society", society)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()
+}
+
 /// The feed addresses `browser`'s user sees on `/me`.
 async fn links(browser: &TestApp) -> Value {
     let response = browser.call("calendar_feeds", &[]).await;
@@ -223,10 +233,23 @@ async fn private_and_personal_feeds_are_secret_addresses_that_can_be_replaced(po
         let url = url::Url::parse(url.as_str().unwrap()).unwrap();
         url.path().to_string()
     };
+    // A secret address is made on request and shown that once: the list never shows one.
     let member_links = links(&member).await;
     assert_eq!(member_links.as_array().unwrap().len(), 2, "{member_links}");
-    let society_feed = path(&member_links[1]["url"]);
     assert_eq!(member_links[1]["society"], "harbour");
+    assert_eq!(member_links[1]["url"], Value::Null);
+    assert_eq!(member_links[1]["made_at"], Value::Null);
+    let first = make_feed(&member, "harbour").await;
+    let society_feed = path(&first);
+    let token = society_feed
+        .trim_start_matches("/feeds/")
+        .trim_end_matches(".ics")
+        .to_string();
+    // Only its fingerprint is kept, as with sign-in links.
+    crate::assert_not_stored(&pool, &token).await;
+    let listed = links(&member).await;
+    assert_eq!(listed[1]["url"], Value::Null, "never shown again");
+    assert!(listed[1]["made_at"].is_string());
     // Calendar apps fetch without cookies.
     let app_client = app.other_browser();
     let feed = read_feed(&app_client, &society_feed, "Europe/Berlin").await;
@@ -237,17 +260,12 @@ async fn private_and_personal_feeds_are_secret_addresses_that_can_be_replaced(po
         .map(|e| e["summary"].as_str().unwrap())
         .collect();
     assert_eq!(titles, ["Squad", "Open water"], "harbour's sessions only");
-    // The same address on every visit; a new one replaces it.
-    assert_eq!(path(&links(&member).await[1]["url"]), society_feed);
-    let reset = member
-        .call("reset_calendar_feed", &[("society", "harbour")])
-        .await;
-    assert_eq!(reset.status(), StatusCode::OK);
+    // A new one replaces it.
+    let replaced = path(&make_feed(&member, "harbour").await);
     assert_eq!(
         app_client.get(&society_feed).await.status(),
         StatusCode::NOT_FOUND
     );
-    let replaced = path(&links(&member).await[1]["url"]);
     assert_ne!(replaced, society_feed);
     read_feed(&app_client, &replaced, "Europe/Berlin").await;
     // Someone who leaves the society loses its feed.
@@ -262,7 +280,7 @@ async fn private_and_personal_feeds_are_secret_addresses_that_can_be_replaced(po
     );
 
     // The trainer's own feed: what they teach, nothing else.
-    let personal = path(&links(&trainer).await[0]["url"]);
+    let personal = path(&make_feed(&trainer, "").await);
     let feed = read_feed(&app_client, &personal, "Europe/Berlin").await;
     let events = feed["events"].as_array().unwrap();
     assert_eq!(events.len(), 1);

@@ -10,7 +10,9 @@ mod feeds;
 mod management;
 mod members;
 mod notifications;
+mod protect;
 mod push;
+mod resilience;
 mod rest;
 mod rest_bookings;
 mod societies;
@@ -22,7 +24,7 @@ use std::time::Duration;
 
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{redirect, Response, StatusCode};
-use server::config::{Config, MailConfig, OidcConfig};
+use server::config::{Config, Vars};
 use sqlx::PgPool;
 use url::Url;
 
@@ -45,6 +47,8 @@ pub struct TestApp {
     /// The app's job worker, scheduler and dispatcher: they stop when the last browser of
     /// this app is dropped.
     pub background: Option<Arc<server::jobs::Background>>,
+    /// The app's lifecycle (to start its shutdown in a test).
+    pub lifecycle: Option<server::Lifecycle>,
 }
 
 /// Starts Roster on a random port with Keycloak sign-in, email sign-in and SMTP mail.
@@ -55,39 +59,40 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = Config {
-        database_url: String::from("postgres://unused").into(),
-        db_max_connections: 10,
-        public_url: Url::parse(&format!("http://{addr}")).unwrap(),
-        bind: addr,
-        oidc: Some(OidcConfig {
-            issuer: env("ROSTER_TEST_OIDC_ISSUER"),
-            client_id: CLIENT_ID.into(),
-            client_secret: String::from(CLIENT_SECRET).into(),
-            api_clients: vec![API_CLIENT_ID.into()],
-        }),
-        email_login: true,
-        mail: MailConfig::Smtp(env("ROSTER_TEST_SMTP_URL").into()),
-        mail_from: "Roster <roster@test.example>".into(),
-        admin_emails: Vec::new(),
-        demo_data: false,
-        session_idle_minutes: 60,
-        session_max_days: 30,
-        trust_forwarded_for: false,
-        json_logs: false,
-        job_concurrency: 4,
-        request_digest_minutes: 0,
-        job_backoff_ms: 10_000,
-        vapid_private_key: None,
-    };
+    let issuer = env("ROSTER_TEST_OIDC_ISSUER");
+    let smtp = env("ROSTER_TEST_SMTP_URL");
+    let public = format!("http://{addr}");
+    let bind = addr.to_string();
+    let mut config = Config::from_vars(&Vars::from_pairs(&[
+        ("DATABASE_URL", "postgres://unused/unused"),
+        ("ROSTER_PUBLIC_URL", &public),
+        ("LEPTOS_SITE_ADDR", &bind),
+        ("ROSTER_DB_MAX_CONNECTIONS", "10"),
+        ("ROSTER_OIDC_ISSUER", &issuer),
+        ("ROSTER_OIDC_CLIENT_ID", CLIENT_ID),
+        ("ROSTER_OIDC_CLIENT_SECRET", CLIENT_SECRET),
+        ("ROSTER_OIDC_API_CLIENTS", API_CLIENT_ID),
+        ("ROSTER_EMAIL_LOGIN", "on"),
+        ("ROSTER_SMTP_URL", &smtp),
+        ("ROSTER_MAIL_FROM", "Roster <roster@test.example>"),
+        ("ROSTER_SESSION_IDLE_MINUTES", "60"),
+        ("ROSTER_REQUEST_DIGEST_MINUTES", "0"),
+        // The limits have tests of their own; the others send many requests from one address.
+        ("ROSTER_RATE_API_PER_ADDRESS", "0"),
+        ("ROSTER_RATE_API_PER_PERSON", "0"),
+        ("ROSTER_RATE_WRITES_PER_PERSON", "0"),
+    ]))
+    .expect("the test configuration is valid");
     tweak(&mut config);
     let options = leptos::prelude::LeptosOptions::builder()
         .output_name("roster")
         .site_root("target/site")
         .build();
-    let (router, background) = server::build(&config, pool.clone(), options)
+    let built = server::build(&config, pool.clone(), options)
         .await
         .expect("app builds");
+    let lifecycle = built.lifecycle.clone();
+    let router = built.router;
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -97,7 +102,8 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Te
         .unwrap();
     });
     let mut app = TestApp::browser(Url::parse(&format!("http://{addr}")).unwrap(), pool);
-    app.background = Some(Arc::new(background));
+    app.background = Some(Arc::new(built.background));
+    app.lifecycle = Some(lifecycle);
     app
 }
 
@@ -166,6 +172,7 @@ impl TestApp {
             jar,
             client,
             background: None,
+            lifecycle: None,
         }
     }
 
@@ -173,6 +180,7 @@ impl TestApp {
     pub fn other_browser(&self) -> TestApp {
         let mut browser = TestApp::browser(self.base.clone(), self.pool.clone());
         browser.background = self.background.clone();
+        browser.lifecycle = self.lifecycle.clone();
         browser
     }
 
@@ -356,6 +364,30 @@ pub async fn person(app: &TestApp, who: &str) -> (TestApp, String, String) {
     let browser = app.other_browser();
     let email = address(who);
     browser.sign_in_email(&email, "/").await;
+    let id = user_id(&app.pool, &email).await;
+    (browser, email, id)
+}
+
+/// A browser signed in by email link as a new user called `who`, without going through the
+/// mail: for tests that need more people than one address may ask links for in an hour.
+pub async fn quick_person(app: &TestApp, who: &str) -> (TestApp, String, String) {
+    let browser = app.other_browser();
+    let email = address(who);
+    let mut conn = app.pool.acquire().await.unwrap();
+    let token = app::auth::db::create_email_token(&mut conn, &email, &format!("test-{who}"))
+        .await
+        .unwrap()
+        .expect("a new link");
+    drop(conn);
+    let response = browser
+        .client
+        .post(browser.url("/auth/email"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let id = user_id(&app.pool, &email).await;
     (browser, email, id)
 }

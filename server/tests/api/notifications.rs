@@ -566,3 +566,44 @@ async fn a_delivery_found_mid_send_is_not_sent_again_but_shown_in_doubt(pool: Pg
         "not sent a second time"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_waitlist_mail_says_which_place_in_line(pool: PgPool) {
+    let app = crate::spawn_app(pool.clone()).await;
+    app.sign_in_oidc("admin", "admin-pass").await;
+    new_society(&app, "harbour").await;
+    let (_trainer, _, trainer_id) = joined(&app, "harbour", "trainer", "trainer", "approved").await;
+    let (_event, sessions) = crate::events::weekly_series(&app, &trainer_id).await;
+    let first = sessions[0].as_str();
+    sqlx::query("update occurrences set capacity = 1 where id = $1::uuid")
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (max, _, _) = joined(&app, "harbour", "max", "member", "approved").await;
+    book(&max, first).await;
+    // Jo and Kim want booking news by email; the session is full, so they wait in line.
+    let mut waiting = Vec::new();
+    for who in ["jo", "kim"] {
+        let (browser, email, _) = joined(&app, "harbour", who, "member", "approved").await;
+        let saved = browser
+            .call(
+                "save_notification_preferences",
+                &[("on[]", "bookings.email")],
+            )
+            .await;
+        assert_eq!(saved.status(), StatusCode::OK);
+        let seen = crate::captured_mail_to(&email).len();
+        let booked = book(&browser, first).await;
+        assert_eq!(booked["status"], "waitlisted");
+        waiting.push((email, seen, booked["waitlist_position"].as_i64().unwrap()));
+    }
+    for (email, seen, place) in waiting {
+        let mail = crate::wait_for_mail(&email, seen).await;
+        assert!(mail.contains("On the waitlist: Squad training"), "{mail}");
+        assert!(
+            mail.contains(&format!("You are number {place} on the waitlist.")),
+            "the mail states the place ({place}):\n{mail}"
+        );
+    }
+}

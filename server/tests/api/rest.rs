@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::{person, spawn_app, TestApp, API_CLIENT_ID, CLIENT_ID, CLIENT_SECRET};
 
-const EXTRA_SECRET: &str = "extra-client-secret";
+pub const EXTRA_SECRET: &str = "extra-client-secret";
 
 /// An access token for `username` from the realm, as `client` gets it (authorization code
 /// flow with PKCE, like a phone app).
@@ -36,6 +36,19 @@ async fn token_response(
     username: &str,
     password: &str,
 ) -> Value {
+    let issuer = std::env::var("ROSTER_TEST_OIDC_ISSUER").unwrap();
+    token_response_at(app, &issuer, client, secret, username, password).await
+}
+
+/// `token_response` from the realm at `issuer` (a provider a test started itself).
+pub async fn token_response_at(
+    app: &TestApp,
+    issuer: &str,
+    client: &str,
+    secret: &str,
+    username: &str,
+    password: &str,
+) -> Value {
     let browser = app.other_browser();
     let verifier = format!(
         "{}{}",
@@ -45,7 +58,6 @@ async fn token_response(
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
     let redirect = app.url("/auth/callback");
-    let issuer = std::env::var("ROSTER_TEST_OIDC_ISSUER").unwrap();
     let auth = url::Url::parse_with_params(
         &format!("{issuer}/protocol/openid-connect/auth"),
         &[

@@ -366,8 +366,9 @@ pub async fn excuse(
 }
 
 /// Books `member` into the locked `session` for `enrolment` (a spot, or the waitlist when it
-/// is full); a one-off booking they already hold joins the enrolment. `None` when booking has
-/// closed for it.
+/// is full); a one-off booking they already hold joins the enrolment. `None` while booking is
+/// not open for it: before its booking window opens (the `enrolments.book` job books it
+/// then, like everyone else's first chance) and once booking has closed.
 pub(crate) async fn enrol_one(
     conn: &mut PgConnection,
     session: &Session,
@@ -375,7 +376,8 @@ pub(crate) async fn enrol_one(
     enrolment: EnrolmentId,
     now: DateTime<Utc>,
 ) -> AppResult<Option<BookingStatus>> {
-    if session.cancelled || now >= session.cutoffs().closes_at {
+    let cutoffs = session.cutoffs();
+    if session.cancelled || now >= cutoffs.closes_at || now < cutoffs.opens_at {
         return Ok(None);
     }
     if let Some((id, status, _)) = active_booking(&mut *conn, session.id, member).await? {
@@ -420,10 +422,13 @@ pub(crate) async fn enrol_one(
 }
 
 /// Approved members without a ban: enrols in the weekly series `event` (a term) up to
-/// `until` (inclusive; the whole series when `None`): a spot in each session to come that has
-/// room, a waitlist place in each that is full, and the same in sessions the series gains
-/// later. The booking window and the limits for one-off bookings do not apply; one audit row
-/// per session, one outbox row for the enrolment.
+/// `until` (inclusive; the whole series when `None`): a spot in each session whose booking is
+/// open and that has room, a waitlist place in each that is full; each later session is
+/// booked the same way when its booking window opens (job `enrolments.book`), also the ones
+/// the series gains later. So a term holds a place in line, never a spot ahead of the window
+/// everyone else books in. The limits for one-off bookings (so many to come, so many a week)
+/// do not apply to a term; a booking ban does (no session is booked while it lasts). One audit
+/// row per session, one outbox row for the enrolment.
 #[tracing::instrument(skip_all, fields(society = %booker.society.0, event = %event.0))]
 pub async fn enrol(
     conn: &mut PgConnection,
@@ -512,6 +517,54 @@ pub async fn enrol(
         confirmed,
         waitlisted,
     })
+}
+
+/// The `enrolments.book` job: books members with a term into its sessions whose booking
+/// window has opened (and not closed) since, where they hold no booking of that term yet
+/// (one they gave up stays given up); members under a booking ban are skipped until it ends.
+/// Safe to run on every replica at once (each pair is booked under the session's lock, and
+/// the partial unique index refuses a second active booking). Returns how many were booked.
+pub async fn book_opened_terms(pool: &sqlx::PgPool, now: DateTime<Utc>) -> AppResult<u32> {
+    let due = sqlx::query!(
+        r#"select n.id as "enrolment: EnrolmentId", n.user_id as "user_id: UserId",
+                  n.society_id as "society_id: SocietyId", o.id as "occurrence: OccurrenceId"
+             from enrolments n
+             join memberships m on m.society_id = n.society_id and m.user_id = n.user_id
+                               and m.status = 'approved'
+             join booking_rules r on r.society_id = n.society_id
+             join occurrences o on o.event_id = n.event_id and o.status = 'scheduled'
+            where n.ended_at is null
+              and (n.until_date is null or o.series_date <= n.until_date)
+              and o.starts_at > $1::timestamptz + make_interval(mins => r.closes_minutes)
+              -- a day of slack for the wall-clock window (DST); the exact check is the session's
+              and o.starts_at <= $1::timestamptz + make_interval(days => r.opens_days + 1)
+              and not exists (select 1 from bookings b
+                               where b.occurrence_id = o.id and b.user_id = n.user_id
+                                 and (b.enrolment_id = n.id or b.status in ('confirmed', 'waitlisted')))
+            order by o.starts_at, o.id, n.created_at, n.id
+            limit 5000"#,
+        now as DateTime<Utc>,
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut booked = 0;
+    for pair in due {
+        let mut tx = pool.begin().await?;
+        lock_membership(&mut tx, pair.society_id, pair.user_id).await?;
+        if super::read::ban_of(&mut tx, pair.society_id, pair.user_id, now)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let session = lock_session(&mut tx, pair.society_id, pair.occurrence).await?;
+        let made = enrol_one(&mut tx, &session, pair.user_id, pair.enrolment, now).await?;
+        tx.commit().await?;
+        if made.is_some() {
+            booked += 1;
+        }
+    }
+    Ok(booked)
 }
 
 /// Ends `enrolment` of `member` (by `actor`): its bookings for sessions to come are cancelled

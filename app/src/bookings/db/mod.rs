@@ -32,7 +32,9 @@ pub use admin::{
     add_for, after_capacity_change, bans, enrol_new_sessions, lift_ban, release_member, remove,
     update_rules,
 };
-pub use member::{book, cancel, end_enrolment, enrol, excuse, lock_booker, Booker};
+pub use member::{
+    book, book_opened_terms, cancel, end_enrolment, enrol, excuse, lock_booker, Booker,
+};
 pub use read::{my_bookings, rules, session_booking, standing, upcoming_bookings};
 pub use reminders::{announce_ended_bans, queue_reminders, reminder_due};
 pub use report::{range_lines, report, session_lines, MAX_REPORT_DAYS};
@@ -336,6 +338,26 @@ pub(crate) async fn audit(
 }
 
 /// Queues a notification of `kind` about `session` for `member`.
+/// Counts a booking's outcome for `/metrics` (confirmed, waitlisted, refused; overload
+/// answers are counted where they are given), and passes it on.
+pub fn counted(result: AppResult<crate::bookings::Booking>) -> AppResult<crate::bookings::Booking> {
+    let outcome = match &result {
+        Ok(b) if b.status == BookingStatus::Waitlisted => "waitlisted",
+        Ok(_) => "confirmed",
+        Err(AppError::Unavailable { .. } | AppError::RateLimited { .. } | AppError::Internal) => {
+            return result
+        }
+        Err(_) => "refused",
+    };
+    metrics::counter!("roster_bookings_total", "outcome" => outcome).increment(1);
+    result
+}
+
+/// Counts a cancelled booking for `/metrics`.
+pub fn count_cancelled() {
+    metrics::counter!("roster_bookings_total", "outcome" => "cancelled").increment(1);
+}
+
 pub(crate) async fn notify(
     conn: &mut PgConnection,
     session: &Session,
@@ -399,6 +421,9 @@ pub(crate) async fn refill(
         .await?;
         people.push(row.user_id);
     }
+    // Counted in the transaction that promotes (a rollback after this is rare and harmless).
+    metrics::counter!("roster_bookings_total", "outcome" => "promoted")
+        .increment(people.len() as u64);
     Ok(people)
 }
 

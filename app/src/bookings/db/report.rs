@@ -133,7 +133,7 @@ pub async fn report(
 }
 
 /// The attendance lines of `society`'s sessions from `start` to `end`, of one session or of
-/// the sessions one trainer teaches when given.
+/// the sessions one trainer teaches when given; with email addresses when `emails` (admins).
 async fn lines(
     conn: &mut PgConnection,
     society: SocietyId,
@@ -141,6 +141,7 @@ async fn lines(
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     occurrence: Option<OccurrenceId>,
     trainer: Option<UserId>,
+    emails: bool,
 ) -> AppResult<Vec<AttendanceLine>> {
     let (start, end) = window.unzip();
     let rows = sqlx::query!(
@@ -172,7 +173,7 @@ async fn lines(
             starts_local: local(zone, r.starts_at),
             title: r.title,
             name: r.name,
-            email: r.email,
+            email: emails.then_some(r.email),
             status: r.status,
             walk_in: r.walk_in,
             late: r.late,
@@ -196,6 +197,7 @@ pub async fn session_lines(
         None,
         Some(keeper.occurrence()),
         None,
+        keeper.is_admin(),
     )
     .await
 }
@@ -217,6 +219,7 @@ pub async fn range_lines(
         Some((start, end)),
         None,
         trainer,
+        staff.is_admin(),
     )
     .await
 }

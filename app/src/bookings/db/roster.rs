@@ -25,6 +25,7 @@ pub struct RosterKeeper {
     society: SocietyId,
     occurrence: OccurrenceId,
     user: UserId,
+    admin: bool,
 }
 
 impl RosterKeeper {
@@ -36,6 +37,10 @@ impl RosterKeeper {
     }
     pub fn user(&self) -> UserId {
         self.user
+    }
+    /// A society admin (not only a trainer of the session): sees members' email addresses.
+    pub fn is_admin(&self) -> bool {
+        self.admin
     }
 }
 
@@ -66,6 +71,7 @@ pub async fn roster_keeper(
         society,
         occurrence,
         user,
+        admin: staff.is_admin(),
     })
 }
 

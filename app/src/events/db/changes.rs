@@ -515,22 +515,43 @@ pub async fn end_series(
             "That is before the series' first session: delete the event instead.",
         ));
     };
-    let removed: Vec<uuid::Uuid> = sqlx::query_scalar!(
-        "select id from occurrences where event_id = $1 and series_date > $2 and status = 'scheduled'",
+    // A session that has started, or whose attendance was taken, is history: it stays, and
+    // the series then ends with the last of those at the earliest.
+    let now = chrono::Utc::now();
+    let kept_until: Option<NaiveDate> = sqlx::query_scalar!(
+        r#"select max(o.series_date) as "last: NaiveDate" from occurrences o
+          where o.event_id = $1 and o.series_date > $2
+            and (o.starts_at <= $3
+                 or exists (select 1 from bookings b where b.occurrence_id = o.id and b.attendance is not null))"#,
         id as EventId,
         last as NaiveDate,
+        now as DateTime<Utc>,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let removed: Vec<uuid::Uuid> = sqlx::query_scalar!(
+        "select id from occurrences o
+          where o.event_id = $1 and o.series_date > $2 and o.status = 'scheduled' and o.starts_at > $3
+            and not exists (select 1 from bookings b where b.occurrence_id = o.id and b.attendance is not null)",
+        id as EventId,
+        last as NaiveDate,
+        now as DateTime<Utc>,
     )
     .fetch_all(&mut *conn)
     .await?;
     notify_cancelled(conn, admin.society(), &removed, "The series ends earlier.").await?;
     let deleted = sqlx::query!(
-        "delete from occurrences where event_id = $1 and series_date > $2",
+        "delete from occurrences o
+          where o.event_id = $1 and o.series_date > $2 and o.starts_at > $3
+            and not exists (select 1 from bookings b where b.occurrence_id = o.id and b.attendance is not null)",
         id as EventId,
         last as NaiveDate,
+        now as DateTime<Utc>,
     )
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    let last_date = kept_until.map_or(last_date, |kept| kept.max(last_date));
     end_on(conn, id, last_date).await?;
     let was = match weekly.end {
         SeriesEnd::Until(d) => d.to_string(),

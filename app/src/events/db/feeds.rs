@@ -97,7 +97,7 @@ pub async fn public_feed(conn: &mut PgConnection, slug: &str) -> AppResult<Feed>
     society_feed(conn, society).await
 }
 
-/// Whoever holds the secret address: the feed it names. A society feed lists the society's
+/// Whoever holds the secret address: the feed it names (found by the token's hash). A society feed lists the society's
 /// sessions while its owner is an approved member; a personal feed what its owner teaches.
 /// `NotFound` for unknown (or reset) addresses and for former members.
 pub async fn feed_by_token(conn: &mut PgConnection, token: &str) -> AppResult<Feed> {
@@ -107,8 +107,8 @@ pub async fn feed_by_token(conn: &mut PgConnection, token: &str) -> AppResult<Fe
              from calendar_feeds f
              join users u on u.id = f.user_id
              left join memberships m on m.society_id = f.society_id and m.user_id = f.user_id
-            where f.token = $1"#,
-        token
+            where f.token_hash = $1"#,
+        crate::secret::hash_token(token)
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -127,42 +127,28 @@ pub async fn feed_by_token(conn: &mut PgConnection, token: &str) -> AppResult<Fe
     }
 }
 
-/// The caller's secret feed address (its token), made on first use: their own feed, or with
-/// a member's proof that society's feed.
-pub async fn feed_token(
+/// When the caller's secret feed addresses were made: their own (`None`) and their societies'.
+pub async fn feeds_made(
     conn: &mut PgConnection,
     user: UserId,
-    society: Option<&SocietyMember>,
-) -> AppResult<String> {
-    token_for(conn, user, society.map(|m| m.society())).await
+) -> AppResult<Vec<(Option<SocietyId>, DateTime<Utc>)>> {
+    let rows = sqlx::query!(
+        r#"select society_id as "society_id: SocietyId", created_at as "created_at: DateTime<Utc>"
+             from calendar_feeds where user_id = $1"#,
+        user as UserId,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.society_id, r.created_at))
+        .collect())
 }
 
-async fn token_for(
-    conn: &mut PgConnection,
-    user: UserId,
-    society: Option<SocietyId>,
-) -> AppResult<String> {
-    sqlx::query!(
-        "insert into calendar_feeds (token, user_id, society_id) values ($1, $2, $3)
-         on conflict on constraint calendar_feeds_owner_key do nothing",
-        crate::secret::new_token(),
-        user as UserId,
-        society.map(|s| s.0),
-    )
-    .execute(&mut *conn)
-    .await?;
-    let token = sqlx::query_scalar!(
-        "select token from calendar_feeds where user_id = $1 and society_id is not distinct from $2",
-        user as UserId,
-        society.map(|s| s.0),
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(token)
-}
-
-/// Replaces the caller's feed address: the old one stops working at once.
-pub async fn reset_feed_token(
+/// Makes the caller's secret feed address (their own feed, or with a member's proof that
+/// society's feed), replacing the one they had: the old address stops working at once. The
+/// token is returned once and only its hash is kept.
+pub async fn new_feed_token(
     conn: &mut PgConnection,
     user: UserId,
     society: Option<&SocietyMember>,
@@ -175,7 +161,16 @@ pub async fn reset_feed_token(
     )
     .execute(&mut *conn)
     .await?;
-    token_for(conn, user, society).await
+    let token = crate::secret::new_token();
+    sqlx::query!(
+        "insert into calendar_feeds (token_hash, user_id, society_id) values ($1, $2, $3)",
+        crate::secret::hash_token(&token),
+        user as UserId,
+        society.map(|s| s.0),
+    )
+    .execute(conn)
+    .await?;
+    Ok(token)
 }
 
 /// A society whose feed a member may subscribe to.

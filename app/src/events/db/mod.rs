@@ -26,7 +26,7 @@ pub use categories::{create_category, delete_category, list_categories};
 pub use changes::{cancel_occurrence, change_occurrence, change_series, delete_event, end_series};
 pub use create::create;
 pub use feeds::{
-    feed_by_token, feed_societies, feed_token, public_feed, reset_feed_token, FeedSociety,
+    feed_by_token, feed_societies, feeds_made, new_feed_token, public_feed, FeedSociety,
 };
 pub use horizon::extend_horizons;
 pub use read::{

@@ -141,8 +141,9 @@ async fn clash(
             row.trainer, row.title
         )
     } else {
+        // Nothing of the other society: not its name, its session, nor when exactly.
         format!(
-            "{} already teaches a session of another society at that time ({when}). Choose another trainer or time.",
+            "{} is busy then. Choose another trainer or time.",
             row.trainer
         )
     }))

@@ -77,6 +77,7 @@ pub async fn request(
     message: &str,
 ) -> AppResult<MembershipStatus> {
     let message = checked_text("message", message)?;
+    refuse_request_loops(&mut *conn, society, user).await?;
     let policy = sqlx::query_scalar!(
         r#"select join_policy as "join_policy: JoinPolicy" from societies where id = $1"#,
         society as SocietyId
@@ -131,6 +132,36 @@ pub async fn request(
         .await?;
     }
     Ok(status)
+}
+
+/// A person may ask to join one society this many times a day (asking, withdrawing and asking
+/// again would otherwise fill the admins' inboxes).
+pub const JOIN_REQUESTS_PER_DAY: i64 = 3;
+
+/// Refuses a request past `JOIN_REQUESTS_PER_DAY` in the last 24 hours, saying when the next one
+/// is possible (`RateLimited`). Counted from the audit log, so it holds across servers.
+async fn refuse_request_loops(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: UserId,
+) -> AppResult<()> {
+    let recent = sqlx::query!(
+        r#"select count(*) as "n!", min(created_at) as "oldest: chrono::DateTime<chrono::Utc>"
+             from audit_log
+            where society_id = $1 and actor_id = $2 and action = $3
+              and created_at > now() - interval '24 hours'"#,
+        society as SocietyId,
+        user as UserId,
+        AuditAction::MembershipRequested as AuditAction,
+    )
+    .fetch_one(conn)
+    .await?;
+    if recent.n < JOIN_REQUESTS_PER_DAY {
+        return Ok(());
+    }
+    let free_at = recent.oldest.unwrap_or_else(chrono::Utc::now) + chrono::Duration::hours(24);
+    let wait = (free_at - chrono::Utc::now()).num_seconds().max(1);
+    Err(AppError::rate_limited(wait as u32))
 }
 
 /// The status of `user`'s membership in `society`, if any.

@@ -41,6 +41,8 @@ async fn booking_of(pool: &PgPool, user: UserId, session: OccurrenceId) -> (Book
 #[sqlx::test(migrations = "../migrations")]
 async fn enrolling_holds_a_spot_where_there_is_room_and_a_waitlist_place_where_full(pool: PgPool) {
     let club = club(&pool, "term", 1, 4).await;
+    // Booking opens a year ahead here, so the term's sessions are all bookable now.
+    set_rules(&pool, club.society, |r| r.opens_days = 365).await;
     let early = member(&pool, club.society, "early").await;
     // The second session is full already.
     book(&pool, club.society, early, club.sessions[1])
@@ -110,6 +112,8 @@ async fn enrolling_up_to_a_date_books_only_the_sessions_until_then(pool: PgPool)
 #[sqlx::test(migrations = "../migrations")]
 async fn an_absence_frees_that_spot_for_the_next_person_and_keeps_the_term(pool: PgPool) {
     let club = club(&pool, "absence", 1, 3).await;
+    // Booking opens a year ahead here, so the term's sessions are all bookable now.
+    set_rules(&pool, club.society, |r| r.opens_days = 365).await;
     let m = member(&pool, club.society, "absent-m").await;
     enrol(&pool, &club, m, None).await.unwrap();
     let waiting = member(&pool, club.society, "waiting").await;
@@ -152,6 +156,8 @@ async fn an_absence_frees_that_spot_for_the_next_person_and_keeps_the_term(pool:
 #[sqlx::test(migrations = "../migrations")]
 async fn ending_an_enrolment_cancels_its_coming_bookings(pool: PgPool) {
     let club = club(&pool, "end-term", 3, 3).await;
+    // Booking opens a year ahead here, so the term's sessions are all bookable now.
+    set_rules(&pool, club.society, |r| r.opens_days = 365).await;
     let m = member(&pool, club.society, "leaver").await;
     let enrolment = enrol(&pool, &club, m, None).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
@@ -177,6 +183,8 @@ async fn ending_an_enrolment_cancels_its_coming_bookings(pool: PgPool) {
 async fn sessions_the_horizon_adds_later_are_booked_for_the_enrolled(pool: PgPool) {
     // A long series: only the first HORIZON_WEEKS exist as rows.
     let club = club(&pool, "horizon", 5, 40).await;
+    // Booking opens a year ahead here, so the term's sessions are all bookable now.
+    set_rules(&pool, club.society, |r| r.opens_days = 365).await;
     let m = member(&pool, club.society, "long-m").await;
     let before = enrol(&pool, &club, m, None).await.unwrap();
     assert_eq!(before.confirmed as usize, club.sessions.len());
@@ -216,6 +224,8 @@ async fn sessions_the_horizon_adds_later_are_booked_for_the_enrolled(pool: PgPoo
 #[sqlx::test(migrations = "../migrations")]
 async fn an_enrolment_follows_its_series_when_the_series_splits(pool: PgPool) {
     let club = club(&pool, "split", 5, 4).await;
+    // Booking opens a year ahead here, so the term's sessions are all bookable now.
+    set_rules(&pool, club.society, |r| r.opens_days = 365).await;
     let m = member(&pool, club.society, "split-m").await;
     enrol(&pool, &club, m, None).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
@@ -259,4 +269,71 @@ async fn an_enrolment_follows_its_series_when_the_series_splits(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(booked, 4);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_term_books_each_session_when_its_booking_window_opens(pool: PgPool) {
+    // Weekly from two days ahead; booking opens 14 days before each session (the default).
+    let club = club(&pool, "window", 5, 4).await;
+    let m = member(&pool, club.society, "termer").await;
+    let enrolment = enrol(&pool, &club, m, None).await.unwrap();
+    assert_eq!(
+        (enrolment.confirmed, enrolment.waitlisted),
+        (2, 0),
+        "only the sessions whose booking has opened"
+    );
+    let booked = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from bookings where user_id = $1 and status = 'confirmed'",
+        )
+        .bind(m)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    // Running the job now books nothing new, twice over.
+    assert_eq!(
+        bookings::book_opened_terms(&pool, Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+    // The member will not come to the second one: it stays given up.
+    let (second, _) = booking_of(&pool, m, club.sessions[1]).await;
+    let mut tx = pool.begin().await.unwrap();
+    bookings::excuse(&mut tx, m, second, Utc::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // A week on, the third session's window is open: the job books it, once.
+    let week_on = Utc::now() + Duration::days(7) + Duration::hours(1);
+    assert_eq!(
+        bookings::book_opened_terms(&pool, week_on).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        bookings::book_opened_terms(&pool, week_on).await.unwrap(),
+        0
+    );
+    assert_eq!(booking_of(&pool, m, club.sessions[2]).await.1, "confirmed");
+    assert_eq!(booking_of(&pool, m, club.sessions[1]).await.1, "excused");
+    assert_eq!(booked(pool.clone()).await, 2);
+    // A member under a booking ban gets no new session until it ends.
+    sqlx::query(
+        "insert into booking_bans (society_id, user_id, starts_at, ends_at, strikes)
+         values ($1, $2, now(), now() + interval '30 days', 3)",
+    )
+    .bind(club.society)
+    .bind(m)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let two_weeks_on = Utc::now() + Duration::days(14) + Duration::hours(1);
+    assert_eq!(
+        bookings::book_opened_terms(&pool, two_weeks_on)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(booked(pool.clone()).await, 2);
 }
