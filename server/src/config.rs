@@ -85,6 +85,9 @@ pub struct Config {
     pub rate_api_per_address: u32,
     pub rate_api_per_person: u32,
     pub rate_writes_per_person: u32,
+    /// A job claimed by a process that died runs again after this long without a heartbeat
+    /// (`ROSTER_JOB_VISIBILITY_SECS`).
+    pub job_visibility_secs: u64,
     /// Web push may go to plain-http loopback endpoints (tests with a local push service; no
     /// environment variable sets it: production sends push to public https addresses only).
     pub push_loopback: bool,
@@ -381,6 +384,8 @@ impl Config {
                 as u32,
             rate_writes_per_person: number(vars, "ROSTER_RATE_WRITES_PER_PERSON", 2, 0..=1_000_000)?
                 as u32,
+            job_visibility_secs: number(vars, "ROSTER_JOB_VISIBILITY_SECS", 300, 3..=86_400)?
+                as u64,
             push_loopback: false,
         })
     }

@@ -155,6 +155,8 @@ pub struct BackgroundConfig {
     pub dispatcher_poll: Duration,
     pub digest_window: chrono::Duration,
     pub backoff_base: Duration,
+    /// A claimed job whose worker stops sending heartbeats runs again after this long.
+    pub visibility: Duration,
 }
 
 impl BackgroundConfig {
@@ -165,6 +167,7 @@ impl BackgroundConfig {
             dispatcher_poll: Duration::from_millis(500),
             digest_window: chrono::Duration::minutes(config.request_digest_minutes),
             backoff_base: Duration::from_millis(config.job_backoff_ms),
+            visibility: Duration::from_secs(config.job_visibility_secs),
         }
     }
 }
@@ -201,6 +204,7 @@ pub async fn start(state: AppState, config: BackgroundConfig) -> Result<Backgrou
         );
         let mut worker_config = WorkerConfig::new(name, config.concurrency);
         worker_config.backoff_base = config.backoff_base;
+        worker_config.visibility = config.visibility;
         tasks.push(tokio::spawn(worker::run(
             state.pool.clone(),
             registry(),

@@ -51,11 +51,12 @@ impl Live {
         let sender = changes.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = listen(&pool, &sender).await {
-                    tracing::warn!(error = %e, "live counts: listener stopped, reconnecting");
-                }
+                let stopped = listen(&pool, &sender).await;
                 if pool.is_closed() {
                     return;
+                }
+                if let Err(e) = stopped {
+                    tracing::warn!(error = %e, "live counts: listener stopped, reconnecting");
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }

@@ -56,7 +56,33 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, |_| {}).await
 }
 
+/// Starts Roster with `tweak`ed settings on a pool of its own for the test's database, sized
+/// like a small production server (the test's pool has 5 connections, and each server keeps
+/// two for its listeners), which gives up waiting after 5 s (a 503, never a long hang).
 pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .expect("a pool for the app");
+    // Closed with the test's pool, so the test database can be dropped at once afterwards.
+    let (test_pool, closing) = (pool.clone(), own.clone());
+    tokio::spawn(async move {
+        test_pool.close_event().await;
+        closing.close().await;
+    });
+    let mut app = spawn_app_on(own, tweak).await;
+    app.pool = pool;
+    app
+}
+
+/// Starts Roster on exactly `pool` (tests of what happens when its connections run out).
+pub async fn spawn_app_on(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    // ROSTER_TEST_LOG=1 shows the servers' logs (RUST_LOG filters them).
+    if std::env::var_os("ROSTER_TEST_LOG").is_some() {
+        server::telemetry::init(false);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let issuer = env("ROSTER_TEST_OIDC_ISSUER");

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::events::weekly_series;
 use crate::rest::bearer;
-use crate::{joined, new_society, person, spawn_app, spawn_app_with};
+use crate::{joined, new_society, person, spawn_app, spawn_app_on, spawn_app_with};
 
 /// A pool of `max` connections on the test's database that gives up waiting after `wait`.
 async fn small_pool(pool: &PgPool, max: u32, wait: Duration) -> PgPool {
@@ -36,7 +36,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> u64 {
 #[sqlx::test(migrations = "../migrations")]
 async fn with_every_connection_busy_the_answer_is_503_with_retry_after_never_500(pool: PgPool) {
     let small = small_pool(&pool, 4, Duration::from_millis(300)).await;
-    let app = spawn_app_with(small.clone(), |c| c.job_concurrency = 0).await;
+    let app = spawn_app_on(small.clone(), |c| c.job_concurrency = 0).await;
     app.sign_in_oidc("admin", "admin-pass").await;
     new_society(&app, "harbour").await;
     let signed_in = app.other_browser();
@@ -80,7 +80,7 @@ async fn with_every_connection_busy_the_answer_is_503_with_retry_after_never_500
 #[sqlx::test(migrations = "../migrations")]
 async fn a_rush_on_one_session_gets_201s_and_503s_to_retry_and_exactly_capacity(pool: PgPool) {
     let small = small_pool(&pool, 6, Duration::from_millis(1500)).await;
-    let app = spawn_app_with(small, |c| c.job_concurrency = 0).await;
+    let app = spawn_app_on(small, |c| c.job_concurrency = 0).await;
     app.sign_in_oidc("admin", "admin-pass").await;
     new_society(&app, "harbour").await;
     let (admin, _, _) = joined(&app, "harbour", "admin-a", "admin", "approved").await;
