@@ -270,8 +270,11 @@ async fn three_servers_starting_at_once_on_an_empty_database_migrate_once_and_al
         let addr = listener.local_addr().unwrap();
         let public = format!("http://{addr}");
         let bind = addr.to_string();
+        let mail = std::env::temp_dir().join(format!("roster-three-{}", addr.port()));
+        let mail = mail.to_string_lossy().to_string();
         let config = server::config::Config::from_vars(&server::config::Vars::from_pairs(&[
             ("DATABASE_URL", &url),
+            ("ROSTER_MAIL_DIR", &mail),
             ("ROSTER_PUBLIC_URL", &public),
             ("LEPTOS_SITE_ADDR", &bind),
             ("ROSTER_DB_MAX_CONNECTIONS", "4"),
