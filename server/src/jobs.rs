@@ -157,6 +157,8 @@ pub struct BackgroundConfig {
     pub backoff_base: Duration,
     /// A claimed job whose worker stops sending heartbeats runs again after this long.
     pub visibility: Duration,
+    /// At shutdown, running jobs get this long to finish before they are given back.
+    pub shutdown_grace: Duration,
 }
 
 impl BackgroundConfig {
@@ -168,6 +170,7 @@ impl BackgroundConfig {
             digest_window: chrono::Duration::minutes(config.request_digest_minutes),
             backoff_base: Duration::from_millis(config.job_backoff_ms),
             visibility: Duration::from_secs(config.job_visibility_secs),
+            shutdown_grace: Duration::from_secs(config.drain_timeout_secs),
         }
     }
 }
@@ -205,6 +208,7 @@ pub async fn start(state: AppState, config: BackgroundConfig) -> Result<Backgrou
         let mut worker_config = WorkerConfig::new(name, config.concurrency);
         worker_config.backoff_base = config.backoff_base;
         worker_config.visibility = config.visibility;
+        worker_config.shutdown_grace = config.shutdown_grace;
         tasks.push(tokio::spawn(worker::run(
             state.pool.clone(),
             registry(),

@@ -303,6 +303,9 @@ pub async fn build(
             Duration::from_secs(config.live_recheck_secs),
         ))
         .merge(api::routes(api_state))
+        // Outside the person's note: a request over the API's address limit is refused
+        // before its session is read from the database.
+        .layer(axum::middleware::from_fn(throttle::note_person))
         .layer(axum::middleware::from_fn_with_state(
             throttle::ThrottleState {
                 limits,
@@ -312,7 +315,6 @@ pub async fn build(
             },
             throttle::limit_requests,
         ))
-        .layer(axum::middleware::from_fn(throttle::note_person))
         .layer(axum::middleware::from_fn_with_state(
             headers.clone(),
             security::keep_errors_ours,
@@ -339,7 +341,11 @@ pub async fn build(
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(telemetry::request_span)
+                        .on_failure(telemetry::on_failure),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // Pages and API answers are always fresh; `/pkg` sets its own.
                 .layer(SetResponseHeaderLayer::if_not_present(

@@ -39,6 +39,12 @@ const KEY_REFRESH_MIN_AGE: Duration = Duration::from_secs(60);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 /// How long asking the provider (discovery, a refresh) may take before it counts as down.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a recheck or a sign-in waits for the provider, on a person's request.
+const ON_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// A provider found down is not asked again for rechecks for this long: signed-in people get
+/// their pages at once. (Someone signing in asks it each time: they wait up to
+/// `ON_REQUEST_TIMEOUT` for "unreachable", and get in as soon as it is back.)
+const DOWN_FOR: Duration = Duration::from_secs(10);
 /// The only signature algorithms Roster accepts on tokens: asymmetric ones, whose keys are the
 /// realm's public keys. (An HMAC algorithm would be keyed with the client secret, and whoever
 /// holds that secret could mint tokens of their own choosing.)
@@ -148,6 +154,8 @@ pub struct Oidc {
     metadata: RwLock<Option<Cached>>,
     /// Held while the metadata is fetched: one fetch at a time.
     fetching: Mutex<()>,
+    /// Until when the provider counts as down (it did not answer a request).
+    down_until: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Oidc {
@@ -171,6 +179,7 @@ impl Oidc {
             http,
             metadata: RwLock::new(None),
             fetching: Mutex::new(()),
+            down_until: std::sync::Mutex::new(None),
         })
     }
 
@@ -233,6 +242,18 @@ impl Oidc {
         }
     }
 
+    /// Whether the provider was found down lately (see `DOWN_FOR`).
+    fn known_down(&self) -> bool {
+        let down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        down.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Notes that the provider did not answer.
+    fn mark_down(&self) {
+        let mut down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        *down = Some(Instant::now() + DOWN_FOR);
+    }
+
     /// Whether the provider answers now, so a sign-in is not sent to a provider that is down
     /// (one small request per sign-in started).
     async fn reachable(&self) -> Result<(), OidcError> {
@@ -240,10 +261,13 @@ impl Oidc {
         let answer = self
             .http
             .get(&url)
-            .timeout(Duration::from_secs(3))
+            .timeout(ON_REQUEST_TIMEOUT)
             .send()
             .await
-            .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
+            .map_err(|e| {
+                self.mark_down();
+                OidcError::Unreachable(error_chain(&e))
+            })?;
         if !answer.status().is_success() {
             return Err(OidcError::Unreachable(format!(
                 "discovery answered {}",
@@ -362,8 +386,12 @@ impl Oidc {
 
     /// Asks the provider again about a signed-in person, with their refresh token: refused
     /// (`invalid_grant`: account disabled, session ended) means `Revoked`; a new access token
-    /// tells their current realm roles; no answer within `PROVIDER_TIMEOUT` is `Unreachable`.
+    /// tells their current realm roles; no answer within `ON_REQUEST_TIMEOUT` is `Unreachable`
+    /// (and the provider counts as down for `DOWN_FOR`: others are not held up asking it).
     pub async fn recheck(&self, refresh_token: &str) -> Recheck {
+        if self.known_down() {
+            return Recheck::Unreachable;
+        }
         let Ok(meta) = self.metadata(false).await else {
             return Recheck::Unreachable;
         };
@@ -373,7 +401,7 @@ impl Oidc {
             return Recheck::Unreachable;
         };
         let answer =
-            tokio::time::timeout(PROVIDER_TIMEOUT, request.request_async(&self.http)).await;
+            tokio::time::timeout(ON_REQUEST_TIMEOUT, request.request_async(&self.http)).await;
         let tokens = match answer {
             Ok(Ok(tokens)) => tokens,
             Ok(Err(RequestTokenError::ServerResponse(e)))
@@ -383,9 +411,16 @@ impl Oidc {
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %error_chain(&e), "identity recheck failed");
+                if matches!(e, RequestTokenError::Request(_)) {
+                    self.mark_down();
+                }
                 return Recheck::Unreachable;
             }
-            Err(_) => return Recheck::Unreachable,
+            Err(_) => {
+                tracing::warn!("identity recheck timed out");
+                self.mark_down();
+                return Recheck::Unreachable;
+            }
         };
         let roles = match self.verify_access_token(&client, tokens.access_token().secret()) {
             Ok(claims) if self.is_for_us(&claims, &[]) => claims

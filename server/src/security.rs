@@ -45,11 +45,17 @@ impl Headers {
         }
     }
 
-    /// The policy of an HTML page with `nonce`.
-    pub fn content_security_policy(&self, nonce: &str) -> String {
+    /// The policy of an HTML page with `nonce`. `inline_styles` lets the page's own `<style>`
+    /// elements apply (the API documentation's Swagger UI has them; Roster's pages do not).
+    pub fn content_security_policy(&self, nonce: &str, inline_styles: bool) -> String {
+        let styles = if inline_styles {
+            "'self' 'unsafe-inline'"
+        } else {
+            "'self'"
+        };
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-             style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+             style-src {styles}; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
              worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; \
              form-action 'self'{}; frame-ancestors 'none'",
             self.form_targets
@@ -73,6 +79,7 @@ pub async fn add_headers(
     next: Next,
 ) -> Response {
     let nonce = new_nonce();
+    let docs = request.uri().path().starts_with("/api/v1/docs");
     request.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut response = next.run(request).await;
     let is_html = response
@@ -82,7 +89,7 @@ pub async fn add_headers(
         .is_some_and(|v| v.starts_with("text/html"));
     let out = response.headers_mut();
     if is_html && !out.contains_key(header::CONTENT_SECURITY_POLICY) {
-        if let Ok(value) = HeaderValue::from_str(&headers.content_security_policy(&nonce)) {
+        if let Ok(value) = HeaderValue::from_str(&headers.content_security_policy(&nonce, docs)) {
             out.insert(header::CONTENT_SECURITY_POLICY, value);
         }
     }

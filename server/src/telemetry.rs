@@ -46,6 +46,24 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
     )
 }
 
+/// A failed request, logged: a 503 (overload, the database away: counted in /metrics, and
+/// logged where it arose) at debug level, anything else at error.
+pub fn on_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    match class {
+        ServerErrorsFailureClass::StatusCode(code) if code.as_u16() == 503 => {
+            tracing::debug!(latency_ms = latency.as_millis() as u64, "answered 503")
+        }
+        other => {
+            tracing::error!(classification = %other, latency_ms = latency.as_millis() as u64, "response failed")
+        }
+    }
+}
+
 /// Paths that carry a secret token (invitation links, secret calendar feeds), with the token
 /// replaced: request logs never hold one. (Query strings, where sign-in links keep theirs, are
 /// not logged at all.)

@@ -99,13 +99,22 @@ async fn claim_key(
     if claimed {
         return Ok(None);
     }
-    let (first, status, response): (String, i16, serde_json::Value) = sqlx::query_as(
+    let first: (String, i16, serde_json::Value) = sqlx::query_as(
         "select request, status, response from idempotency_keys where user_id = $1 and key = $2",
     )
     .bind(user)
     .bind(key)
     .fetch_one(&mut *conn)
     .await?;
+    replay(first, request).map(Some)
+}
+
+/// The first answer under a key (its request, status and body) given again to `request`; a
+/// key used for another request is a 422.
+fn replay(
+    (first, status, response): (String, i16, serde_json::Value),
+    request: &str,
+) -> Result<(StatusCode, serde_json::Value), Problem> {
     if first != request {
         return Err(Problem::invalid(
             "Idempotency-Key",
@@ -113,7 +122,26 @@ async fn claim_key(
         ));
     }
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-    Ok(Some((status, response)))
+    Ok((status, response))
+}
+
+/// The answer already given to `request` under `key`, if any (a finished first request; one
+/// still running is waited for by `claim_key`). A key used for another request is a 422.
+async fn answered(
+    pool: &sqlx::PgPool,
+    user: UserId,
+    key: &str,
+    request: &str,
+) -> Result<Option<(StatusCode, serde_json::Value)>, Problem> {
+    let row: Option<(String, i16, serde_json::Value)> = sqlx::query_as(
+        "select request, status, response from idempotency_keys
+          where user_id = $1 and key = $2 and status <> 0",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|first| replay(first, request)).transpose()
 }
 
 /// How long an `Idempotency-Key` is remembered: a client retries within minutes, not days.
@@ -176,12 +204,18 @@ pub async fn create_booking(
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
     let key = idempotency_key(&headers)?;
     let occurrence = OccurrenceId(body.occurrence_id);
+    let request = format!("POST /api/v1/bookings {}", body.occurrence_id);
+    // A retry of a request already answered gets its answer without queueing.
+    if let Some(key) = &key {
+        if let Some((status, answer)) = answered(&state.app.pool, me.id, key, &request).await? {
+            return Ok((status, Json(answer)));
+        }
+    }
     // A rush on one session queues here, in memory, not on its row lock holding connections.
     let _turn = state.app.gates.enter(occurrence.0).await?;
     let now = Utc::now();
     let mut tx = state.app.pool.begin().await?;
     if let Some(key) = &key {
-        let request = format!("POST /api/v1/bookings {}", body.occurrence_id);
         if let Some((status, answer)) = claim_key(&mut tx, me.id, key, &request).await? {
             return Ok((status, Json(answer)));
         }
