@@ -2,8 +2,9 @@
 # SMTP capture server for Roster's end-to-end tests.
 # Requires: pip install aiosmtpd==1.4.6
 #
-#   python3 end2end/support/smtp_capture.py [--port 2525] [--dir DIR]
-#   (env fallbacks: SMTP_CAPTURE_PORT, SMTP_CAPTURE_DIR; --port 0 picks a free port)
+#   python3 end2end/support/smtp_capture.py [--port 2525] [--dir DIR] [--delay-ms N]
+#   (env fallbacks: SMTP_CAPTURE_PORT, SMTP_CAPTURE_DIR, SMTP_CAPTURE_DELAY_MS; --port 0 picks
+#    a free port)
 #
 # Plain SMTP on 127.0.0.1, no TLS. AUTH PLAIN/LOGIN is offered and any credentials are
 # accepted, but not required. Every message is stored as
@@ -11,6 +12,9 @@
 #   DIR/<time_ns>-<n>.json  {"mail_from", "rcpt_tos", "received_at"}
 # Both are written to hidden temp names and renamed into place, the .json first, so a
 # reader that sees an .eml can rely on its .json being complete.
+# --delay-ms N (default 0) makes it a slow relay: after a message's data has arrived it waits
+# N ms before storing it and answering 250. A client that hangs up meanwhile never had its
+# message accepted: it is not stored (so a sender killed mid-send can be caught).
 # Prints `smtp-capture ready 127.0.0.1:PORT` once listening; SIGTERM/SIGINT stop it.
 import argparse
 import asyncio
@@ -30,8 +34,9 @@ logging.getLogger("mail.log").addFilter(lambda r: "login_data is deprecated" not
 
 
 class CaptureHandler:
-    def __init__(self, directory):
+    def __init__(self, directory, delay_ms=0):
         self.dir = directory
+        self.delay = delay_ms / 1000
         self.counter = itertools.count(1)
 
     def _write(self, name, data):
@@ -43,6 +48,9 @@ class CaptureHandler:
         os.replace(tmp, os.path.join(self.dir, name))
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay > 0:
+            # Cancelled (nothing stored) when the client disconnects while it waits.
+            await asyncio.sleep(self.delay)
         stem = f"{time.time_ns()}-{next(self.counter)}"
         meta = {
             "mail_from": envelope.mail_from,
@@ -64,9 +72,9 @@ def accept_any(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True)
 
 
-async def main(port, directory):
+async def main(port, directory, delay_ms=0):
     os.makedirs(directory, exist_ok=True)
-    handler = CaptureHandler(directory)
+    handler = CaptureHandler(directory, delay_ms)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, hostname="localhost", ident="smtp-capture",
@@ -89,5 +97,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Capture SMTP mail into a folder")
     ap.add_argument("--port", type=int, default=int(os.environ.get("SMTP_CAPTURE_PORT", "2525")))
     ap.add_argument("--dir", default=os.environ.get("SMTP_CAPTURE_DIR", "smtp-capture"))
+    ap.add_argument("--delay-ms", type=int, default=int(os.environ.get("SMTP_CAPTURE_DELAY_MS", "0")),
+                    help="wait this long before accepting each message (a slow relay)")
     args = ap.parse_args()
-    asyncio.run(main(args.port, args.dir))
+    asyncio.run(main(args.port, args.dir, max(args.delay_ms, 0)))
