@@ -346,6 +346,7 @@ pub async fn build(
                         .make_span_with(telemetry::request_span)
                         .on_failure(telemetry::on_failure),
                 )
+                .layer(axum::middleware::from_fn(telemetry::keep_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // Pages and API answers are always fresh; `/pkg` sets its own.
                 .layer(SetResponseHeaderLayer::if_not_present(

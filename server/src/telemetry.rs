@@ -46,6 +46,29 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
     )
 }
 
+/// The request's span, kept in its extensions (layers inside it enter spans of their own, so
+/// `Span::current()` is not it there).
+#[derive(Clone)]
+pub struct RequestSpan(pub Span);
+
+impl RequestSpan {
+    /// Records who is asking on the request's span (its `user_id` field).
+    pub fn note_user(&self, id: app::ids::UserId) {
+        self.0.record("user_id", tracing::field::display(id.0));
+    }
+}
+
+/// Right inside the trace layer: keeps the request's span for the layers and handlers below.
+pub async fn keep_span(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request
+        .extensions_mut()
+        .insert(RequestSpan(Span::current()));
+    next.run(request).await
+}
+
 /// A failed request, logged: a 503 (overload, the database away: counted in /metrics, and
 /// logged where it arose) at debug level, anything else at error.
 pub fn on_failure(
@@ -83,7 +106,49 @@ pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_path;
+    use super::{redact_path, request_span, RequestSpan};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_inside_a_request_name_who_asked_even_under_other_spans() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let request = axum::http::Request::builder()
+                .uri("/feeds/s3cret.ics")
+                .body(())
+                .unwrap();
+            let span = request_span(&request);
+            let _in_request = span.enter();
+            // A layer below enters a span of its own (as the session layer does).
+            let _in_call = tracing::info_span!("call").entered();
+            RequestSpan(span.clone()).note_user(app::ids::UserId(uuid::Uuid::nil()));
+            tracing::info!("done");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("user_id=00000000-0000-0000-0000-000000000000"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+    }
 
     #[test]
     fn invitation_tokens_are_redacted_from_logged_paths() {

@@ -206,7 +206,9 @@ pub async fn note_person(request: Request, next: Next) -> Response {
     if !quiet {
         if let Some(session) = request.extensions().get::<Session>() {
             if let Some(id) = app::access::session::signed_in_id(session).await {
-                app::access::session::note_user(id);
+                if let Some(span) = request.extensions().get::<crate::telemetry::RequestSpan>() {
+                    span.note_user(id);
+                }
             }
         }
     }

@@ -165,11 +165,6 @@ pub async fn signed_in_id(session: &Session) -> Option<UserId> {
         .map(|entry| entry.user_id)
 }
 
-/// Records who is asking on the request's log span (its `user_id` field).
-pub fn note_user(id: UserId) {
-    tracing::Span::current().record("user_id", tracing::field::display(id.0));
-}
-
 async fn set_platform_admin(pool: &sqlx::PgPool, id: UserId, admin: bool) -> AppResult<()> {
     sqlx::query!(
         "update users set is_platform_admin = $2 where id = $1 and is_platform_admin <> $2",

@@ -51,7 +51,9 @@ impl FromRequestParts<ApiState> for Caller {
             let user =
                 app::auth::db::sync_identity(&mut conn, &identity, present.profile, present.roles)
                     .await?;
-            app::access::session::note_user(user.id);
+            if let Some(span) = parts.extensions.get::<crate::telemetry::RequestSpan>() {
+                span.note_user(user.id);
+            }
             return Ok(Caller(user));
         }
         if let Some(session) = parts.extensions.get::<Session>() {
