@@ -139,7 +139,7 @@ async fn login(
             response
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot start OpenID Connect sign-in");
+            tracing::warn!(error = %e, "cannot start OpenID Connect sign-in: the identity provider is not reachable");
             problem(
                 &state,
                 StatusCode::SERVICE_UNAVAILABLE,
