@@ -154,13 +154,15 @@ test('the service worker shows a push message (delivered through CDP, as a push 
   // A push service keeps a message until the worker takes it; CDP delivers once and can be
   // early for a worker that is still starting under load: deliver again until it shows (the
   // same tag replaces the notification, so it never shows twice).
+  const shown = (tag?: string) =>
+    page.evaluate(
+      async (tag) => (await (await navigator.serviceWorker.ready).getNotifications(tag ? { tag } : undefined)).map((n) => `${n.title}|${n.body}|${n.data.url}`),
+      tag,
+    );
   await expect(async () => {
     await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(message) });
-    await expect
-      .poll(() => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => `${n.title}|${n.body}|${n.data.url}`)), { timeout: 3000 })
-      .toContain(`${message.title}|${message.body}|/my-bookings`);
+    await expect.poll(() => shown(), { timeout: 3000 }).toContain(`${message.title}|${message.body}|/my-bookings`);
   }).toPass({ timeout: 20_000 });
-  const shown = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications({ tag: 'roster-1' })).length);
-  expect(shown).toBe(1);
+  expect(await shown(message.tag)).toHaveLength(1);
   void baseURL;
 });

@@ -139,7 +139,7 @@ async fn login(
             response
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot start OpenID Connect sign-in: the identity provider is not reachable");
+            tracing::warn!(error = %e, "cannot start OpenID Connect sign-in");
             problem(
                 &state,
                 StatusCode::SERVICE_UNAVAILABLE,
