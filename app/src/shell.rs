@@ -1,6 +1,7 @@
 //! The HTML document, the app shell (header, navigation, user menu) and the routes. All of it
 //! renders on the server; only islands (`#[island]`) hydrate in the browser.
 
+use leptos::nonce::use_nonce;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
@@ -11,14 +12,16 @@ use crate::audit::AuditLogPage;
 use crate::auth::{EmailSignInPage, SignInPage};
 use crate::bookings::{BookingRulesPanel, MyBookingsPage, ReportsPage};
 use crate::error::AppError;
-use crate::events::{CalendarPage, CategoriesPanel, MySessionsPage, NewEventPage, OccurrencePage};
+use crate::events::{
+    CalendarPage, CategoriesPanel, MyCalendarPage, MySessionsPage, NewEventPage, OccurrencePage,
+};
 use crate::invitations::{InvitationPage, InvitationsPage};
 use crate::jobs::JobsPage;
 use crate::me::MePage;
 use crate::members::{MembersPage, MembershipPanel, RequestsPage};
 use crate::notifications::{BellLink, DeliveriesPage, NotificationsPage, PreferencesPage};
 use crate::societies::{HomePage, NewSocietyPage, SettingsPage, SocietyLayout, SocietyPage};
-use crate::ui::{ErrorPage, FlashMessage};
+use crate::ui::{ErrorPage, FlashMessage, Icon, IconKind};
 
 /// The whole HTML document rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -30,6 +33,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="theme-color" content="#0f5c4a"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="manifest" href="/manifest.webmanifest"/>
+                <link rel="apple-touch-icon" href="/icons/icon-192.png"/>
+                <meta name="apple-mobile-web-app-title" content="Roster"/>
+                <script src="/queue.js" defer nonce=use_nonce()></script>
+                <script src="/pwa.js" defer nonce=use_nonce()></script>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options islands=true/>
@@ -46,6 +54,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_user();
+    crate::ui::provide_flash();
 
     view! {
         <Title formatter=|text: String| if text.is_empty() { "Roster".to_string() } else { format!("{text} · Roster") }/>
@@ -59,6 +68,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/me") view=MePage ssr=SsrMode::Async/>
                     <Route path=path!("/my-sessions") view=MySessionsPage ssr=SsrMode::Async/>
                     <Route path=path!("/my-bookings") view=MyBookingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/calendar") view=MyCalendarPage ssr=SsrMode::Async/>
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async/>
                     <Route path=path!("/notifications/preferences") view=PreferencesPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/jobs") view=JobsPage ssr=SsrMode::Async/>
@@ -118,6 +128,10 @@ fn Header() -> impl IntoView {
                 <A href="/" attr:class="brand">"Roster"</A>
                 <A href="/">"Societies"</A>
                 <span class="spacer"></span>
+                // Shown by /pwa.js where the browser offers to install the app.
+                <button id="install-app" type="button" class="button install" hidden data-testid="install-app">
+                    <Icon kind=IconKind::Install/>" Install Roster"
+                </button>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         match user.await {
@@ -130,6 +144,11 @@ fn Header() -> impl IntoView {
                     })}
                 </Suspense>
             </nav>
+            // Shown by /pwa.js on iPhones and iPads, where Safari installs from the share menu only.
+            <p id="install-hint" class="install-hint container" hidden data-testid="install-hint">
+                "Install Roster: tap Share, then “Add to Home Screen”. "
+                <button type="button" class="link">"Got it"</button>
+            </p>
         </header>
     }
 }

@@ -92,6 +92,8 @@ mod server_side {
         /// Push endpoints on loopback addresses over plain http are allowed (tests with a local
         /// push service only; never in production, where push goes to public https only).
         pub push_loopback: bool,
+        /// Signs the check-in codes members show at a session.
+        pub checkin_key: crate::secret::SigningKey,
     }
 
     impl Settings {

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+mod icons;
+pub use icons::{Icon, IconKind};
+
 /// A friendly error page; on the server it also sets the response's HTTP status.
 #[component]
 pub fn ErrorPage(error: AppError) -> impl IntoView {
@@ -43,8 +46,9 @@ pub fn ErrorPage(error: AppError) -> impl IntoView {
     }
 }
 
-/// Forms inside are sent in the background (once the page has hydrated): an error shows above
-/// them without leaving the page; a success reloads it. GET forms (searches) stay plain.
+/// Forms inside are sent in the background (once the page has hydrated): an error about one
+/// field shows at that field (named by `aria-describedby`, which gets the focus), any other
+/// above the form; a success reloads the page. GET forms (searches) stay plain.
 #[island]
 pub fn LiveForm(children: Children) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
@@ -84,6 +88,8 @@ fn send_in_background(
         return;
     };
     busy.set(true);
+    clear_field_errors(&form);
+    error.set(None);
     let action = form.action();
     leptos::task::spawn_local(async move {
         let outcome = post(&action, &body).await;
@@ -95,9 +101,107 @@ fn send_in_background(
             Ok(None) => {
                 let _ = window().location().reload();
             }
-            Err(message) => error.set(Some(message)),
+            Err(AppError::Invalid { field, message }) if show_at_field(&form, &field, &message) => {
+            }
+            Err(e) => {
+                error.set(Some(e.to_string()));
+                // The message above the form takes the focus, so it is read out and seen.
+                if let Some(alert) = form
+                    .parent_element()
+                    .and_then(|p| p.query_selector(":scope > .form-error").ok().flatten())
+                    .and_then(|a| a.dyn_into::<web_sys::HtmlElement>().ok())
+                {
+                    let _ = alert.set_attribute("tabindex", "-1");
+                    let _ = alert.focus();
+                }
+            }
         }
     });
+}
+
+/// Shows `message` right after the form's field `name`, tied to it by `aria-describedby`, and
+/// focuses the field. False when the form has no such field.
+#[cfg(feature = "hydrate")]
+fn show_at_field(form: &web_sys::HtmlFormElement, name: &str, message: &str) -> bool {
+    use wasm_bindgen::JsCast;
+    let selector = format!("[name=\"{name}\"], [name=\"{name}[]\"]");
+    let Some(input) = form
+        .query_selector(&selector)
+        .ok()
+        .flatten()
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    else {
+        return false;
+    };
+    // The form's own place for it (`FieldNote`), or a new one right after the field.
+    let placed = form
+        .query_selector(&format!("[data-field-error=\"{name}\"]"))
+        .ok()
+        .flatten();
+    let note = match placed {
+        Some(note) => note,
+        None => {
+            let Ok(note) = document().create_element("p") else {
+                return false;
+            };
+            let id = format!(
+                "{}-error",
+                if input.id().is_empty() {
+                    name.to_string()
+                } else {
+                    input.id()
+                }
+            );
+            note.set_id(&id);
+            note.set_class_name("field-error");
+            let _ = note.set_attribute("data-field-error", name);
+            let _ = note.set_attribute("data-added", "");
+            let _ = input.after_with_node_1(&note);
+            note
+        }
+    };
+    note.set_text_content(Some(message));
+    let _ = note.set_attribute("role", "alert");
+    let id = note.id();
+    let described = input.get_attribute("aria-describedby").unwrap_or_default();
+    if !described.split_whitespace().any(|d| d == id) {
+        let _ = input.set_attribute("aria-describedby", format!("{id} {described}").trim());
+    }
+    let _ = input.set_attribute("aria-invalid", "true");
+    let _ = input.focus();
+    true
+}
+
+/// Removes the field errors an earlier attempt left in `form`.
+#[cfg(feature = "hydrate")]
+fn clear_field_errors(form: &web_sys::HtmlFormElement) {
+    use wasm_bindgen::JsCast;
+    if let Ok(notes) = form.query_selector_all("[data-field-error]") {
+        for i in 0..notes.length() {
+            let Some(note) = notes
+                .item(i)
+                .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+            else {
+                continue;
+            };
+            if note.has_attribute("data-added") {
+                note.remove();
+            } else {
+                note.set_text_content(None);
+                let _ = note.remove_attribute("role");
+            }
+        }
+    }
+    if let Ok(fields) = form.query_selector_all("[aria-invalid]") {
+        for i in 0..fields.length() {
+            if let Some(field) = fields
+                .item(i)
+                .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+            {
+                let _ = field.remove_attribute("aria-invalid");
+            }
+        }
+    }
 }
 
 #[cfg(not(feature = "hydrate"))]
@@ -125,12 +229,16 @@ fn form_body(
 }
 
 /// Posts `body` to a server function. `Ok(Some(url))` when the server sent the browser on to
-/// another page, `Ok(None)` when the change is done here, `Err` with the message to show.
+/// another page, `Ok(None)` when the change is done here, `Err` with what went wrong.
 #[cfg(feature = "hydrate")]
-async fn post(action: &str, body: &web_sys::UrlSearchParams) -> Result<Option<String>, String> {
+async fn post(action: &str, body: &web_sys::UrlSearchParams) -> Result<Option<String>, AppError> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
-    let offline = || "Could not reach Roster. Check your connection and try again.".to_string();
+    let offline = || {
+        AppError::ServerFn(leptos::server_fn::error::ServerFnErrorErr::Request(
+            String::new(),
+        ))
+    };
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(body);
@@ -162,9 +270,7 @@ async fn post(action: &str, body: &web_sys::UrlSearchParams) -> Result<Option<St
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    Err(serde_json::from_str::<AppError>(&text)
-        .map(|e| e.to_string())
-        .unwrap_or_else(|_| AppError::Internal.to_string()))
+    Err(serde_json::from_str::<AppError>(&text).unwrap_or(AppError::Internal))
 }
 
 /// Whether a one-time message tells of a success or a problem.
@@ -184,6 +290,10 @@ pub struct Flash {
     /// Something to copy (a secret address shown once): its label and value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy: Option<(String, String)>,
+    /// The form (its action) and field an error is about: shown at that field too
+    /// (`FieldNote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<(String, String)>,
 }
 
 #[cfg(feature = "ssr")]
@@ -194,6 +304,7 @@ impl Flash {
             id: id.into(),
             text: text.into(),
             copy: None,
+            field: None,
         }
     }
 
@@ -203,6 +314,7 @@ impl Flash {
             id: id.into(),
             text: text.into(),
             copy: None,
+            field: None,
         }
     }
 
@@ -235,10 +347,17 @@ fn flash_cookie(flash: &Flash, secure: bool) -> String {
 }
 
 /// The `Set-Cookie` value that shows `message` as the error of the form just posted, on the
-/// next page (for the server, which moves form errors out of addresses).
+/// next page, at `field` when it is about one (for the server, which moves form errors out of
+/// addresses).
 #[cfg(feature = "ssr")]
-pub fn form_error_cookie(message: &str, secure: bool) -> String {
-    flash_cookie(&Flash::alert("form-error", message), secure)
+pub fn form_error_cookie(
+    message: &str,
+    form_and_field: Option<(&str, &str)>,
+    secure: bool,
+) -> String {
+    let mut flash = Flash::alert("form-error", message);
+    flash.field = form_and_field.map(|(form, field)| (form.to_string(), field.to_string()));
+    flash_cookie(&flash, secure)
 }
 
 /// Server functions: leaves `flash` for the next page this browser loads (with or without
@@ -275,13 +394,56 @@ fn take_message() -> Option<Flash> {
     from_cookie
 }
 
-/// The message `take_message` found, above the page's content.
-#[component]
-pub fn FlashMessage() -> impl IntoView {
+/// The one-time message of this page, for `FlashMessage` and the fields (`FieldNote`).
+#[derive(Debug, Clone)]
+struct PageMessage(Option<Flash>);
+
+/// Takes the page's one-time message (once per page, in the shell, above every form).
+pub fn provide_flash() {
     #[cfg(feature = "ssr")]
     let message = take_message();
     #[cfg(not(feature = "ssr"))]
     let message: Option<Flash> = None;
+    provide_context(PageMessage(message));
+}
+
+/// The error the last post (without JavaScript) of the form `action` left about its field
+/// `name`, if any.
+pub fn field_error(action: &str, name: &str) -> Option<String> {
+    use_context::<PageMessage>()
+        .and_then(|m| m.0)
+        .filter(|m| {
+            m.tone == Tone::Alert
+                && m.field
+                    .as_ref()
+                    .is_some_and(|(form, field)| form == action && field == name)
+        })
+        .map(|m| m.text)
+}
+
+/// `"true"` for the field the last post's error is about (for `aria-invalid` and `autofocus`).
+pub fn invalid(action: &str, name: &str) -> Option<&'static str> {
+    field_error(action, name).map(|_| "true")
+}
+
+/// Where a field's error shows, right after the field of form `action`: give the field
+/// `aria-describedby=<id>` (and `aria-invalid`/`autofocus` from `invalid`). Empty (and not
+/// shown) without an error; `LiveForm` fills it when the page is live.
+#[component]
+pub fn FieldNote(
+    #[prop(into)] action: String,
+    #[prop(into)] name: String,
+    #[prop(into)] id: String,
+) -> impl IntoView {
+    let text = field_error(&action, &name);
+    let role = text.as_ref().map(|_| "alert");
+    view! { <p class="field-error" id=id data-field-error=name role=role>{text}</p> }
+}
+
+/// The message `provide_flash` took, above the page's content.
+#[component]
+pub fn FlashMessage() -> impl IntoView {
+    let message = use_context::<PageMessage>().and_then(|m| m.0);
     message.map(|m| match m.tone {
         Tone::Notice => match m.copy {
             Some((label, value)) => view! {

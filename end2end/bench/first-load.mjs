@@ -119,6 +119,26 @@ for (const [name, path, storage] of pages) {
   }
 }
 await browser.close();
+
+// The installed app's own code: what the service worker keeps (besides the pages' files), and
+// the QR decoder a trainer's phone fetches the first time it scans without BarcodeDetector.
+const http = await import('node:http');
+function served(path) {
+  return new Promise((resolve, reject) => {
+    http.get(`${base}${path}`, { headers: { 'accept-encoding': 'br, gzip' } }, (response) => {
+      let bytes = 0;
+      response.on('data', (chunk) => { bytes += chunk.length; });
+      response.on('end', () => resolve({ bytes, encoding: response.headers['content-encoding'] || 'none', status: response.statusCode }));
+    }).on('error', reject);
+  });
+}
+console.log('');
+console.log(`${'app file'.padEnd(20)} ${'KB'.padStart(8)}  encoding`);
+for (const path of ['/sw.js', '/pwa.js', '/queue.js', '/manifest.webmanifest', '/offline', '/vendor/jsqr.js']) {
+  const f = await served(path);
+  if (f.status !== 200) throw new Error(`${path} answered ${f.status}`);
+  console.log(`${path.padEnd(20)} ${kb(f.bytes).padStart(8)}  ${f.encoding}`);
+}
 if (check && over > 0) {
   console.error(`${over} page(s) over the first-load budget of ${kb(BUDGET)} KB`);
   process.exit(1);

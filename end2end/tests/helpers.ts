@@ -104,3 +104,27 @@ export async function makeTrainer(admin: Page, slug: string, name: string) {
   await row.getByRole('button', { name: 'Change role' }).click();
   await expect(admin.getByRole('row', { name: new RegExp(name) }).getByTestId('member-role')).toHaveText('Trainer');
 }
+
+const CODES = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'];
+
+/** As the admin: sets up an event (one session, or `weekly` sessions a week apart) and
+ * returns its first session's address. */
+export async function newEvent(admin: Page, slug: string, o: { title: string; spots: number; date: string; time: string; trainer?: string; weekly?: number }) {
+  await admin.goto(`/s/${slug}/events/new`);
+  await hydrated(admin);
+  await admin.getByLabel('Title').fill(o.title);
+  await admin.getByLabel('Duration (minutes)').fill('60');
+  await admin.getByLabel('Spots').fill(String(o.spots));
+  if (o.trainer) await admin.getByLabel(o.trainer).check();
+  await admin.getByLabel('First date').fill(o.date);
+  await admin.getByLabel('Start time').fill(o.time);
+  if (o.weekly) {
+    await admin.getByLabel('Weekly').check();
+    await admin.locator(`#weekday-${CODES[new Date(`${o.date}T12:00:00Z`).getUTCDay()]}`).check();
+    await admin.getByLabel('After a number of sessions').check();
+    await admin.getByLabel('Number of sessions', { exact: true }).fill(String(o.weekly));
+  }
+  await admin.getByRole('button', { name: 'Create event' }).click();
+  await expect(admin.getByRole('heading', { level: 1 })).toHaveText(o.title);
+  return new URL(admin.url()).pathname;
+}

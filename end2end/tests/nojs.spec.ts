@@ -157,3 +157,32 @@ test('without JavaScript the pages run under the CSP without a violation', async
   }
   expect(refused).toEqual([]);
 });
+
+test('a field error comes back at its field, which has the focus', async ({ browser }) => {
+  const withJs = await (await browser.newContext({ javaScriptEnabled: true })).newPage();
+  await signIn(withJs, 'admin', 'admin-pass', '/');
+  await expect(withJs.getByTestId('user-name')).toBeVisible();
+  const slug = unique('nojs-field');
+  await withJs.goto('/societies/new');
+  await expect(withJs.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await withJs.getByLabel('Name').pressSequentially(slug);
+  await withJs.getByLabel('Time zone').fill('UTC');
+  await withJs.getByRole('button', { name: 'Create society' }).click();
+  await expect(withJs).toHaveURL(new RegExp(`/s/${slug}$`));
+  const day = new Date(Date.now() + 2 * 864e5).toISOString().slice(0, 10);
+  const created = await withJs.evaluate(async ([slug, day]) => {
+    const body = new URLSearchParams({ slug, title: 'Field club night', capacity: '5', duration_minutes: '60', start_date: day, start_time: '18:00' });
+    const r = await fetch('/api/create_event', { method: 'POST', body, headers: { accept: 'application/json' } });
+    return (await r.json()).occurrence_ids[0];
+  }, [slug, day]);
+  const admin = await (await browser.newContext({ javaScriptEnabled: false, storageState: await withJs.context().storageState() })).newPage();
+  await admin.goto(`/s/${slug}/sessions/${created}`);
+  await notHydrated(admin);
+  await admin.getByText('Book a member into this session').click();
+  await admin.getByLabel('Member (email or name)').fill('nobody at all');
+  await admin.getByLabel('Reason (the member reads it)').fill('Testing');
+  await admin.getByRole('button', { name: 'Add booking' }).click();
+  await expect(admin.locator('#add-who-error')).toContainText('No approved member of this society has that name or email.');
+  await expect(admin.getByLabel('Member (email or name)')).toBeFocused();
+  await expect(admin.getByLabel('Member (email or name)')).toHaveAttribute('aria-describedby', 'add-who-error');
+});

@@ -344,7 +344,23 @@ async fn load_bookings(
     }
     let keeper = db::roster_keeper(&mut *conn, society, tara, past).await?;
     let taken = starts + Duration::minutes(15);
-    db::mark_attendance(&mut *conn, &keeper, max, Some(Attendance::Present), taken).await?;
-    db::mark_attendance(&mut *conn, &keeper, jo, Some(Attendance::Absent), taken).await?;
+    db::mark_attendance(
+        &mut *conn,
+        &keeper,
+        max,
+        Some(Attendance::Present),
+        None,
+        taken,
+    )
+    .await?;
+    db::mark_attendance(
+        &mut *conn,
+        &keeper,
+        jo,
+        Some(Attendance::Absent),
+        None,
+        taken,
+    )
+    .await?;
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod live;
 pub mod monitoring;
 pub mod oidc;
 pub mod overload;
+pub mod pwa;
 pub mod security;
 pub mod telemetry;
 pub mod throttle;
@@ -140,25 +141,47 @@ fn hash_file(options: &LeptosOptions) -> Option<std::path::PathBuf> {
     Some(exe.parent()?.join(options.hash_file.as_ref()))
 }
 
-/// The stylesheet's address, hashed like the one the pages link (for pages outside Leptos).
-pub fn stylesheet_href(options: &LeptosOptions) -> String {
-    let hash = options
-        .hash_files
-        .then(|| hash_file(options))
-        .flatten()
-        .and_then(|path| std::fs::read_to_string(path).ok())
-        .and_then(|hashes| {
-            hashes.lines().find_map(|line| {
+/// This build's `/pkg` files by the names pages link them with: hashed (`roster.<hash>.css`)
+/// in a release build, plain in development. Read once at start.
+#[derive(Debug, Clone)]
+pub struct Assets {
+    pub stylesheet: String,
+    pub script: String,
+    pub wasm: String,
+}
+
+impl Assets {
+    pub fn of(options: &LeptosOptions) -> Self {
+        let hashes = options
+            .hash_files
+            .then(|| hash_file(options))
+            .flatten()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default();
+        let name = |kind: &str, suffix: &str| {
+            let hash = hashes.lines().find_map(|line| {
                 let (file, hash) = line.split_once(':')?;
-                (file.trim() == "css").then(|| hash.trim().to_string())
-            })
-        });
-    match hash {
-        Some(hash) => format!(
-            "/{}/{}.{hash}.css",
-            options.site_pkg_dir, options.output_name
-        ),
-        None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
+                (file.trim() == kind).then(|| hash.trim().to_string())
+            });
+            let base = format!("/{}/{}", options.site_pkg_dir, options.output_name);
+            match hash {
+                Some(hash) => format!("{base}.{hash}.{kind}"),
+                None => format!("{base}{suffix}.{kind}"),
+            }
+        };
+        Self {
+            stylesheet: name("css", ""),
+            script: name("js", ""),
+            // As Leptos links it: `<name>_bg.wasm` unhashed, unless built by cargo-leptos.
+            wasm: name(
+                "wasm",
+                if option_env!("LEPTOS_OUTPUT_NAME").is_some() {
+                    ""
+                } else {
+                    "_bg"
+                },
+            ),
+        }
     }
 }
 
@@ -222,6 +245,9 @@ pub async fn build(
         .map_err(StartError)?
         .into(),
         push_loopback: config.push_loopback,
+        checkin_key: app::secret::SigningKey::load(&pool, "checkin")
+            .await
+            .map_err(|e| StartError(format!("loading the check-in key failed: {e}")))?,
     };
     let http = app::notifications::push::client(config.push_loopback)
         .map_err(|e| StartError(format!("building the HTTP client failed: {e}")))?;
@@ -274,13 +300,15 @@ pub async fn build(
             .unwrap_or_default()
             .into(),
     };
+    let assets = Assets::of(&leptos_options);
     let auth_state = auth_routes::AuthState {
         app: state.clone(),
         oidc,
         secure_cookies: config.secure_cookies(),
-        stylesheet: stylesheet_href(&leptos_options).into(),
+        stylesheet: assets.stylesheet.clone().into(),
     };
     let headers = security::Headers::new(config);
+    let pwa_routes = pwa::routes(&assets);
     let request_context = security::provide_request_context(config.secure_cookies());
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, request_context.clone(), {
@@ -293,6 +321,7 @@ pub async fn build(
         >(request_context, app::shell))
         .with_state(state.clone())
         .nest("/pkg", pkg_files(&leptos_options))
+        .merge(pwa_routes)
         .merge(auth_routes::routes(auth_state))
         .merge(feeds::routes(state.clone()))
         .merge(exports::routes(state.clone()))
@@ -303,6 +332,7 @@ pub async fn build(
             Duration::from_secs(config.live_recheck_secs),
         ))
         .merge(api::routes(api_state))
+        .layer(axum::middleware::from_fn(pwa::name_the_person))
         // Outside the person's note: a request over the API's address limit is refused
         // before its session is read from the database.
         .layer(axum::middleware::from_fn(throttle::note_person))

@@ -4,6 +4,10 @@
 //! the `occurrence_spots` channel on commit (see the bookings migration), and one listener per
 //! server process passes them on; so a booking made through any replica reaches pages open on
 //! every other. A page without JavaScript simply does not listen.
+//!
+//! And each signed-in person's news, `GET /me/live`: their unread count (`unread`), and each
+//! notification as it reaches their list (`news`: "you moved up from the waitlist", "session
+//! cancelled"), from the `person_news` channel, on the same listening connection.
 
 use std::collections::HashSet;
 
@@ -27,6 +31,15 @@ use tower_sessions::Session;
 const MAX_IDS: usize = 200;
 /// The channel the database notifies.
 const CHANNEL: &str = "occurrence_spots";
+/// The channel of people's news.
+const PERSON_CHANNEL: &str = "person_news";
+
+/// News for one person: a notification reached their list, or their unread count changed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PersonNews {
+    pub user_id: uuid::Uuid,
+    pub notification_id: Option<i64>,
+}
 
 /// One session's counts, as the database sends them and the page receives them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +54,7 @@ pub struct Spots {
 #[derive(Clone)]
 pub struct Live {
     changes: broadcast::Sender<Spots>,
+    news: broadcast::Sender<PersonNews>,
 }
 
 impl Live {
@@ -48,10 +62,11 @@ impl Live {
     /// drops; a page that missed changes meanwhile gets fresh counts when it reconnects).
     pub fn start(pool: PgPool) -> Self {
         let (changes, _) = broadcast::channel(4096);
-        let sender = changes.clone();
+        let (news, _) = broadcast::channel(4096);
+        let senders = (changes.clone(), news.clone());
         tokio::spawn(async move {
             loop {
-                let stopped = listen(&pool, &sender).await;
+                let stopped = listen(&pool, &senders.0, &senders.1).await;
                 if pool.is_closed() {
                     return;
                 }
@@ -61,19 +76,27 @@ impl Live {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });
-        Self { changes }
+        Self { changes, news }
     }
 }
 
-async fn listen(pool: &PgPool, sender: &broadcast::Sender<Spots>) -> Result<(), sqlx::Error> {
+async fn listen(
+    pool: &PgPool,
+    spots: &broadcast::Sender<Spots>,
+    news: &broadcast::Sender<PersonNews>,
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, PERSON_CHANNEL]).await?;
     loop {
         let notification = listener.recv().await?;
-        match serde_json::from_str::<Spots>(notification.payload()) {
-            // Nobody listening is fine.
-            Ok(spots) => drop(sender.send(spots)),
-            Err(e) => tracing::warn!(error = %e, "live counts: unreadable notification"),
+        // Nobody listening is fine.
+        let read = if notification.channel() == PERSON_CHANNEL {
+            serde_json::from_str::<PersonNews>(notification.payload()).map(|n| drop(news.send(n)))
+        } else {
+            serde_json::from_str::<Spots>(notification.payload()).map(|s| drop(spots.send(s)))
+        };
+        if let Err(e) = read {
+            tracing::warn!(error = %e, channel = notification.channel(), "live: unreadable notification");
         }
     }
 }
@@ -99,6 +122,7 @@ pub fn routes(
 ) -> Router {
     Router::new()
         .route("/s/{slug}/live", get(stream_spots))
+        .route("/me/live", get(stream_news))
         .with_state(LiveState {
             app,
             live,
@@ -304,4 +328,110 @@ where
         }
     });
     stream::iter(first.into_iter().map(|s| event(&s)).collect::<Vec<_>>()).chain(later)
+}
+
+/// What a person's open pages are told.
+#[derive(Debug, Serialize)]
+struct NewsEvent {
+    unread: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notification: Option<app::notifications::Notification>,
+}
+
+/// `/me/live`, for the signed-in person: their unread count now, then each change of it, with
+/// the notification that came. Ends at shutdown (reconnect soon) and when they sign out.
+async fn stream_news(State(state): State<LiveState>, session: Session) -> Response {
+    let me = match app::access::session::user_of(&session, &state.app).await {
+        Ok(Some(me)) => me,
+        Ok(None) => return refuse(AppError::Unauthenticated),
+        Err(e) => return refuse(e),
+    };
+    // Subscribed before the count is read, so no news between the two is lost.
+    let news = state.live.news.subscribe();
+    let unread = match app::notifications::db::unread(&state.app.pool, me.id).await {
+        Ok(n) => n,
+        Err(e) => return refuse(e),
+    };
+    struct Open {
+        news: broadcast::Receiver<PersonNews>,
+        server: watch::Receiver<bool>,
+        tick: tokio::time::Interval,
+        session: Session,
+        state: LiveState,
+        user: app::ids::UserId,
+        done: bool,
+        unsupervised: bool,
+        _counted: OpenStream,
+    }
+    let mut tick = tokio::time::interval(state.recheck);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let open = Open {
+        news,
+        server: state.ending.clone(),
+        tick,
+        session,
+        state: state.clone(),
+        user: me.id,
+        done: false,
+        unsupervised: false,
+        _counted: OpenStream::new(),
+    };
+    let first = news_event(&NewsEvent {
+        unread,
+        notification: None,
+    });
+    let later = stream::unfold(open, |mut open| async move {
+        if open.done {
+            return None;
+        }
+        loop {
+            if *open.server.borrow() {
+                open.done = true;
+                let last = Event::default()
+                    .event("restart")
+                    .retry(RECONNECT_AFTER)
+                    .data("the server is restarting");
+                return Some((Ok(last), open));
+            }
+            tokio::select! {
+                news = open.news.recv() => match news {
+                    Ok(news) if news.user_id == open.user.0 => {
+                        let pool = &open.state.app.pool;
+                        let Ok(unread) = app::notifications::db::unread(pool, open.user).await else {
+                            return None;
+                        };
+                        let notification = match news.notification_id {
+                            Some(id) => app::notifications::db::notification(pool, open.user, id).await.ok().flatten(),
+                            None => None,
+                        };
+                        return Some((news_event(&NewsEvent { unread, notification }), open));
+                    }
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return None,
+                },
+                changed = open.server.changed(), if !open.unsupervised => {
+                    open.unsupervised = changed.is_err();
+                }
+                _ = open.tick.tick() => {
+                    match app::access::session::user_of(&open.session, &open.state.app).await {
+                        Ok(Some(me)) if me.id == open.user => {}
+                        Ok(_) => return None,
+                        // The database is busy: keep the stream, ask again later.
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+    });
+    Sse::new(stream::iter([first]).chain(later))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn news_event(news: &NewsEvent) -> Result<Event, std::convert::Infallible> {
+    Ok(Event::default()
+        .event("news")
+        .json_data(news)
+        .unwrap_or_else(|_| Event::default().comment("unreadable")))
 }

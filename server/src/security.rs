@@ -145,6 +145,7 @@ pub async fn keep_errors_ours(
     if request.method() != Method::POST {
         return next.run(request).await;
     }
+    let action = request.uri().path().to_string();
     let mut response = next.run(request).await;
     let Some(location) = response
         .headers()
@@ -163,13 +164,17 @@ pub async fn keep_errors_ours(
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let message = pairs
+    let error = pairs
         .iter()
         .find(|(k, _)| k == "__err")
         .and_then(|(_, v)| URL_SAFE.decode(v.as_bytes()).ok())
         .and_then(|json| serde_json::from_slice::<app::error::AppError>(&json).ok())
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| app::error::AppError::Internal.to_string());
+        .unwrap_or(app::error::AppError::Internal);
+    let message = error.to_string();
+    let field = match &error {
+        app::error::AppError::Invalid { field, .. } => Some((action.as_str(), field.as_str())),
+        _ => None,
+    };
     let kept: Vec<_> = pairs
         .into_iter()
         .filter(|(k, _)| k != "__err" && k != "__path")
@@ -192,9 +197,11 @@ pub async fn keep_errors_ours(
     if let Ok(value) = HeaderValue::from_str(&cleaned) {
         out.insert(header::LOCATION, value);
     }
-    if let Ok(cookie) =
-        HeaderValue::from_str(&app::form_error_cookie(&message, headers.secure_cookies))
-    {
+    if let Ok(cookie) = HeaderValue::from_str(&app::form_error_cookie(
+        &message,
+        field,
+        headers.secure_cookies,
+    )) {
         out.append(header::SET_COOKIE, cookie);
     }
     response

@@ -218,7 +218,7 @@ pub async fn mark_attendance(
     };
     let (app, _conn, keeper) = keeper_of(&slug, &id).await?;
     let mut tx = app.pool.begin().await?;
-    db::mark_attendance(&mut tx, &keeper, member, attendance, now()).await?;
+    db::mark_attendance(&mut tx, &keeper, member, attendance, None, now()).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -305,6 +305,8 @@ pub struct SessionBooking {
     /// Whether the caller may see the roster (its trainers and the society's admins).
     pub keeps_roster: bool,
     pub is_admin: bool,
+    /// The caller's check-in code as a QR code (SVG), while they have a spot.
+    pub checkin_qr: Option<String>,
 }
 
 impl SessionBooking {

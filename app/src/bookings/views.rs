@@ -13,7 +13,7 @@ use super::{
     ExcuseBooking, LiftBookingBan, MarkAttendance, MyBooking, RemoveBooking, Roster, RosterEntry,
     SessionBooking, SetBookingNote, UpdateBookingRules, MAX_NOTE_LEN, MAX_REASON_LEN,
 };
-use crate::ui::{when_text, ErrorPage, LiveForm};
+use crate::ui::{invalid, when_text, ErrorPage, FieldNote, Icon, IconKind, LiveForm};
 
 fn at(t: chrono::NaiveDateTime) -> String {
     t.format("%a %-d %b, %H:%M").to_string()
@@ -116,6 +116,13 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
                     }}
                 </p>
             })}
+            {b.checkin_qr.clone().map(|svg| view! {
+                <details class="checkin" data-testid="checkin">
+                    <summary><Icon kind=IconKind::QrCode/>" My check-in code"</summary>
+                    <p class="hint">"Show it to your trainer at the session: scanning it marks you present. It works without a connection."</p>
+                    <div class="qr" role="img" aria-label="Check-in code (QR)" data-testid="checkin-qr" inner_html=svg></div>
+                </details>
+            })}
             {reason.map(|r| view! { <p class="hint" data-testid="standing">{r}</p> })}
             {b.closed_reason.clone().map(|r| view! { <p class="hint" data-testid="booking-closed">{r}</p> })}
             <div class="actions">{book_form}{cancel_form}{excuse_form}</div>
@@ -171,7 +178,8 @@ fn RosterView(roster: Roster, slug: String, is_admin: bool) -> impl IntoView {
         .map(|e| {
             let remove = is_admin.then(|| view! { <RemoveForm slug=slug.clone() entry=e.clone()/> });
             view! {
-                <li data-testid="waitlisted" data-user=e.user_id.0.to_string() data-position=e.waitlist_position.unwrap_or(0)>
+                <li data-testid="waitlisted" data-user=e.user_id.0.to_string() data-booking=e.booking_id.0.to_string()
+                    data-position=e.waitlist_position.unwrap_or(0)>
                     <span class="name">{e.name}</span>
                     {remove}
                 </li>
@@ -193,29 +201,39 @@ fn RosterView(roster: Roster, slug: String, is_admin: bool) -> impl IntoView {
         let (slug, id) = (slug.clone(), id.clone());
         view! {
             <LiveForm>
-                <form method="post" action=AddWalkIn::url() class="inline-form">
+                <form method="post" action=AddWalkIn::url() class="inline-form" data-offline="walk-in">
                     <input type="hidden" name="slug" value=slug/>
                     <input type="hidden" name="id" value=id/>
                     <label for="walk-in">"Add a walk-in"</label>
-                    <input id="walk-in" name="who" required placeholder="Email or name" autocomplete="off"/>
+                    <input id="walk-in" name="who" required placeholder="Email or name" autocomplete="off"
+                        aria-describedby="walk-in-error" aria-invalid=invalid(AddWalkIn::PATH, "who")
+                        autofocus=invalid(AddWalkIn::PATH, "who")/>
                     <button type="submit" class="button">"Add"</button>
+                    <FieldNote action=AddWalkIn::PATH name="who" id="walk-in-error"/>
                 </form>
             </LiveForm>
         }
     });
     let add = is_admin.then(|| {
         let (slug, id) = (slug.clone(), id.clone());
+        let failed = invalid(AddBooking::PATH, "who").or(invalid(AddBooking::PATH, "reason")).is_some();
         view! {
-            <details>
+            <details open=failed>
                 <summary>"Book a member into this session"</summary>
                 <LiveForm>
                     <form method="post" action=AddBooking::url() class="stack">
                         <input type="hidden" name="slug" value=slug/>
                         <input type="hidden" name="id" value=id/>
                         <label for="add-who">"Member (email or name)"</label>
-                        <input id="add-who" name="who" required autocomplete="off"/>
+                        <input id="add-who" name="who" required autocomplete="off"
+                            aria-describedby="add-who-error" aria-invalid=invalid(AddBooking::PATH, "who")
+                            autofocus=invalid(AddBooking::PATH, "who")/>
+                        <FieldNote action=AddBooking::PATH name="who" id="add-who-error"/>
                         <label for="add-reason">"Reason (the member reads it)"</label>
-                        <input id="add-reason" name="reason" required maxlength=MAX_REASON_LEN.to_string()/>
+                        <input id="add-reason" name="reason" required maxlength=MAX_REASON_LEN.to_string()
+                            aria-describedby="add-reason-error" aria-invalid=invalid(AddBooking::PATH, "reason")
+                            autofocus=invalid(AddBooking::PATH, "reason")/>
+                        <FieldNote action=AddBooking::PATH name="reason" id="add-reason-error"/>
                         <button type="submit" class="button">"Add booking"</button>
                     </form>
                 </LiveForm>
@@ -224,10 +242,31 @@ fn RosterView(roster: Roster, slug: String, is_admin: bool) -> impl IntoView {
     });
     let nobody_coming = coming.is_empty();
     let nobody_waiting = waiting.is_empty();
+    let csv = format!("/s/{slug}/sessions/{id}/roster.csv");
     view! {
-        <section class="card roster" aria-labelledby="roster-title" data-testid="roster">
-            <h2 id="roster-title">"Roster"</h2>
+        // /pwa.js sends attendance and walk-ins through the device's queue (marked
+        // `data-offline`): they wait there while offline and are sent once back online.
+        <section class="card roster" aria-labelledby="roster-title" data-testid="roster" data-roster=id.clone()
+            data-slug=slug.clone()>
+            <div class="section-head">
+                <h2 id="roster-title">"Roster"</h2>
+                <a class="button small" href=csv download data-testid="roster-csv">
+                    <Icon kind=IconKind::Download/>" Download (CSV)"
+                </a>
+            </div>
             <p class="hint">{format!("{confirmed_count} of {} spots taken", roster.capacity)}</p>
+            <p class="sync-status" role="status" data-testid="sync-status" hidden></p>
+            // Shown by /pwa.js where the device has a camera: scans members' check-in codes.
+            {open.then(|| view! {
+                <div class="scan" data-scan hidden>
+                    <button type="button" class="button" data-testid="scan-start">
+                        <Icon kind=IconKind::Camera/>" Scan check-in codes"
+                    </button>
+                    <video class="scan-video" muted playsinline hidden aria-label="Camera"></video>
+                    <p class="scan-result" role="status" data-testid="scan-result"></p>
+                </div>
+            })}
+            <ul class="sync-conflicts" aria-label="Changes not applied" data-testid="sync-conflicts" hidden></ul>
             <h3>"Coming"</h3>
             {nobody_coming.then(|| view! { <p class="empty">"Nobody has booked yet."</p> })}
             <ul class="roster-list" aria-label="Coming">{coming}</ul>
@@ -268,7 +307,7 @@ fn RosterLine(
         let label = format!("Attendance of {}", e.name);
         view! {
             <LiveForm>
-                <form method="post" action=MarkAttendance::url() class="attendance" aria-label=label>
+                <form method="post" action=MarkAttendance::url() class="attendance" aria-label=label data-offline="attendance">
                     <input type="hidden" name="slug" value=slug/>
                     <input type="hidden" name="id" value=id/>
                     <input type="hidden" name="user" value=user/>
@@ -284,7 +323,8 @@ fn RosterLine(
         format!("Note: {}", e.note)
     };
     view! {
-        <li data-testid="confirmed" data-user=user data-attendance=e.attendance.map(Attendance::as_str).unwrap_or("")>
+        <li data-testid="confirmed" data-user=user data-booking=e.booking_id.0.to_string()
+            data-attendance=e.attendance.map(Attendance::as_str).unwrap_or("")>
             <span class="name">{e.name.clone()}</span>
             {e.walk_in.then(|| view! { <span class="badge">"Walk-in"</span> })}
             {e.enrolled.then(|| view! { <span class="badge">"Term"</span> })}

@@ -1,5 +1,5 @@
 //! The signed-in person's calendar feed addresses (on `/me`): their own feed (what they
-//! teach) and one per society they belong to. A secret address is shown once, when it is
+//! teach and what they booked) and one per society they belong to. A secret address is shown once, when it is
 //! made (Roster keeps only its fingerprint); making a new one replaces it.
 
 use leptos::prelude::*;
@@ -35,7 +35,7 @@ pub async fn get_calendar_feeds() -> Result<Vec<FeedLink>, AppError> {
         made.iter().find(|(s, _)| *s == society).map(|(_, at)| *at)
     };
     let mut links = vec![FeedLink {
-        label: "Sessions I teach, in every society".into(),
+        label: "My sessions: what I teach and what I booked, in every society".into(),
         society: None,
         url: None,
         secret: true,

@@ -103,8 +103,19 @@ pub async fn get_calendar(
 /// Members (and everyone, for a public calendar): one session, with what the caller may do.
 #[server(endpoint = "occurrence")]
 pub async fn get_occurrence(slug: String, id: String) -> Result<OccurrenceDetail, AppError> {
-    let (_state, mut conn, reader) = reader_in(&slug).await?;
-    db::occurrence(&mut conn, &reader, OccurrenceId(parse_id(&id)?)).await
+    let (state, mut conn, reader) = reader_in(&slug).await?;
+    let mut detail = db::occurrence(&mut conn, &reader, OccurrenceId(parse_id(&id)?)).await?;
+    let booking = &mut detail.booking;
+    if let Some(mine) = booking
+        .mine
+        .as_ref()
+        .filter(|b| b.status == crate::bookings::BookingStatus::Confirmed)
+    {
+        let code = crate::bookings::db::checkin_code(&state.settings.checkin_key, mine.id);
+        booking.checkin_qr =
+            crate::bookings::db::qr_svg(&format!("{}{code}", crate::bookings::db::CHECKIN_PREFIX));
+    }
+    Ok(detail)
 }
 
 /// Society admins: the categories and trainers the event forms offer.

@@ -20,12 +20,14 @@ pub mod series;
 mod calendar;
 mod feeds;
 mod fns;
+mod my_calendars;
 mod views;
 
 pub use crate::ui::when_text;
 pub use calendar::{CalendarPage, CalendarView, Window};
 pub use feeds::{get_calendar_feeds, reset_calendar_feed, CalendarFeedsPanel, FeedLink};
 pub use fns::*;
+pub use my_calendars::{my_calendars, MyCalendar, MyCalendarPage};
 pub use views::{CategoriesPanel, MySessionsPage, NewEventPage, OccurrencePage};
 
 /// Longest title of an event.
@@ -291,7 +293,13 @@ pub struct TaughtSession {
     pub society_name: String,
     pub time_zone: String,
     pub session: OccurrenceSummary,
+    /// Today's and the next `OFFLINE_ROSTER_DAYS` days' sessions (the society's days): their
+    /// rosters are kept on the trainer's device for use without a connection.
+    pub keep_offline: bool,
 }
+
+/// How many days after today a trainer's rosters are kept on their device.
+pub const OFFLINE_ROSTER_DAYS: i64 = 7;
 
 /// A society's sessions in a window of time, with what the calendar page needs around them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -418,9 +418,12 @@ fn Taught(list: Vec<TaughtSession>) -> impl IntoView {
                 let s = t.session;
                 let cancelled = s.status == OccurrenceStatus::Cancelled;
                 let spots = s.spots_text();
+                // /pwa.js keeps these rosters on the device, for use without a connection.
+                let keep = t.keep_offline.then_some("true");
                 view! {
                     <li>
                         <a class="session" class:cancelled=cancelled data-testid="session" data-status=s.status.as_str()
+                            data-keep-offline=keep
                             href=format!("/s/{}/sessions/{}", t.society_slug, s.id.0)>
                             <span class="session-time">{when_text(s.starts_local, s.ends_local)}</span>
                             <span class="session-title">{s.title}</span>

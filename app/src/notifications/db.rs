@@ -102,34 +102,30 @@ pub(crate) async fn context_of(
     })
 }
 
-/// `recipient`'s in-app notifications, newest first, `limit` per page before the id `before`.
-pub async fn inbox(
-    pool: &PgPool,
+/// An in-app notification as stored.
+struct InboxRow {
+    id: i64,
+    kind: String,
+    payload: serde_json::Value,
+    created_at: chrono::DateTime<chrono::Utc>,
+    read: bool,
+    society: Option<SocietyId>,
+}
+
+/// The rows as `recipient` reads them (kinds this build does not know are left out).
+async fn rendered(
+    conn: &mut PgConnection,
     recipient: UserId,
-    before: Option<i64>,
-    limit: i64,
-) -> AppResult<Inbox> {
-    let rows = sqlx::query!(
-        r#"select o.id, o.kind, o.payload, o.created_at as "created_at: chrono::DateTime<chrono::Utc>", o.read_at is not null as "read!",
-                  o.society_id as "society: SocietyId"
-             from notification_outbox o
-            where o.recipient_id = $1 and o.in_app and o.id < coalesce($2, 9223372036854775807)
-            order by o.id desc limit $3"#,
-        recipient as UserId,
-        before,
-        limit + 1,
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut conn = pool.acquire().await?;
+    rows: &[InboxRow],
+) -> AppResult<Vec<Notification>> {
     let mut items = Vec::with_capacity(rows.len());
     let mut contexts = std::collections::HashMap::new();
-    for row in rows.iter().take(limit as usize) {
+    for row in rows {
         let Some(kind) = NotificationKind::parse(&row.kind) else {
             continue;
         };
         if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(row.society) {
-            slot.insert(context_of(&mut conn, row.society, Some(recipient)).await?);
+            slot.insert(context_of(&mut *conn, row.society, Some(recipient)).await?);
         }
         let ctx = &contexts[&row.society];
         let rendered = super::render::render(kind, &row.payload, ctx);
@@ -143,6 +139,32 @@ pub async fn inbox(
             read: row.read,
         });
     }
+    Ok(items)
+}
+
+/// `recipient`'s in-app notifications, newest first, `limit` per page before the id `before`.
+pub async fn inbox(
+    pool: &PgPool,
+    recipient: UserId,
+    before: Option<i64>,
+    limit: i64,
+) -> AppResult<Inbox> {
+    let rows = sqlx::query_as!(
+        InboxRow,
+        r#"select o.id, o.kind, o.payload, o.created_at as "created_at: chrono::DateTime<chrono::Utc>", o.read_at is not null as "read!",
+                  o.society_id as "society: SocietyId"
+             from notification_outbox o
+            where o.recipient_id = $1 and o.in_app and o.id < coalesce($2, 9223372036854775807)
+            order by o.id desc limit $3"#,
+        recipient as UserId,
+        before,
+        limit + 1,
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut conn = pool.acquire().await?;
+    let shown = &rows[..rows.len().min(limit as usize)];
+    let items = rendered(&mut conn, recipient, shown).await?;
     let next_before = (rows.len() as i64 > limit)
         .then(|| items.last().map(|n| n.id))
         .flatten();
@@ -151,6 +173,30 @@ pub async fn inbox(
         items,
         next_before,
     })
+}
+
+/// `recipient`'s in-app notification `id`, as the list shows it (`None`: not theirs, or gone).
+pub async fn notification(
+    pool: &PgPool,
+    recipient: UserId,
+    id: i64,
+) -> AppResult<Option<Notification>> {
+    let rows = sqlx::query_as!(
+        InboxRow,
+        r#"select o.id, o.kind, o.payload, o.created_at as "created_at: chrono::DateTime<chrono::Utc>", o.read_at is not null as "read!",
+                  o.society_id as "society: SocietyId"
+             from notification_outbox o
+            where o.recipient_id = $1 and o.in_app and o.id = $2"#,
+        recipient as UserId,
+        id,
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut conn = pool.acquire().await?;
+    Ok(rendered(&mut conn, recipient, &rows)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// How many in-app notifications `recipient` has not read.

@@ -10,7 +10,7 @@ use super::{
     my_notifications, notification_preferences, push_setup, society_deliveries, Channel,
     DeliveryStatus, MarkNotificationsRead, RetryDelivery, SaveNotificationPreferences, Topic,
 };
-use crate::ui::{date_time, ErrorPage, LiveForm};
+use crate::ui::{date_time, ErrorPage, Icon, IconKind, LiveForm};
 
 /// The bell: a link to the notification list with the unread count (`unread`, read with
 /// the signed-in user by the header).
@@ -23,7 +23,7 @@ pub fn BellLink(unread: i64) -> impl IntoView {
     };
     view! {
         <a class="bell" href="/notifications" aria-label=label data-testid="bell">
-            <span aria-hidden="true">"🔔"</span>
+            <Icon kind=IconKind::Bell/>
             {(unread > 0).then(|| view! { <span class="badge" data-testid="unread-count">{unread}</span> })}
         </a>
     }

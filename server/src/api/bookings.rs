@@ -367,6 +367,11 @@ pub struct AttendanceBody {
     /// `present`, `late`, `absent` (a no-show: a strike), or null to clear it.
     #[schema(example = "present")]
     pub state: Option<String>,
+    /// What the caller saw before this change (`present`, `late`, `absent` or `unmarked`), for
+    /// a change made on a roster kept offline: when someone else marked the person differently
+    /// since, their mark stands and this change is refused (409, saying who marked what).
+    #[schema(example = "unmarked")]
+    pub seen: Option<String>,
 }
 
 /// Recorded attendance.
@@ -376,41 +381,239 @@ pub struct AttendanceAnswer {
     pub state: Option<String>,
 }
 
-/// The session's trainers and the society's admins: records one person's attendance.
+fn attendance_state(field: &str, text: &str) -> Result<Option<Attendance>, Problem> {
+    match text {
+        "unmarked" if field == "seen" => Ok(None),
+        text => Attendance::parse(text).map(Some).ok_or_else(|| {
+            Problem::invalid(
+                field,
+                "Give `present`, `late`, `absent` (or `unmarked` for `seen`).",
+            )
+        }),
+    }
+}
+
+/// The session's trainers and the society's admins: records one person's attendance. With
+/// an `Idempotency-Key`, a change sent again (an offline roster syncing) is applied once.
 #[utoipa::path(put, path = "/api/v1/occurrences/{id}/attendance/{user_id}", tag = "bookings",
     params(("id" = String, Path, description = "The session's id"),
-           ("user_id" = String, Path, description = "The person with a spot")),
+           ("user_id" = String, Path, description = "The person with a spot"),
+           ("Idempotency-Key" = Option<String>, Header,
+            description = "Send the same key when sending a change again: it is applied once.")),
     request_body = AttendanceBody,
     responses(
         (status = 200, description = "Recorded", body = AttendanceAnswer),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a trainer of the session nor an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too early, cancelled, or the person has no spot", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too early, cancelled, the person has no spot, or someone else marked them meanwhile", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a state", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn put_attendance(
     State(state): State<ApiState>,
     Caller(me): Caller,
+    headers: HeaderMap,
     Path((id, user)): Path<(String, String)>,
     ApiJson(body): ApiJson<AttendanceBody>,
-) -> Result<Json<AttendanceAnswer>, Problem> {
+) -> Result<Json<serde_json::Value>, Problem> {
+    let key = idempotency_key(&headers)?;
     let id = OccurrenceId(parse_id(&id)?);
     let member = UserId(parse_id(&user)?);
     let attendance = match body.state.as_deref() {
         None => None,
-        Some(text) => Some(Attendance::parse(text).ok_or_else(|| {
-            Problem::invalid("state", "Give `present`, `late`, `absent` or null.")
-        })?),
+        Some(text) => attendance_state("state", text)?,
     };
+    let seen = body
+        .seen
+        .as_deref()
+        .map(|text| attendance_state("seen", text).map(bookings::Seen))
+        .transpose()?;
+    let request = format!(
+        "PUT /api/v1/occurrences/{}/attendance/{} {:?} {:?}",
+        id.0, member.0, body.state, body.seen
+    );
+    once(&state, me.id, key, &request, StatusCode::OK, move |tx| {
+        Box::pin(async move {
+            let society = app::events::db::society_of(tx, id).await?;
+            let keeper = bookings::roster_keeper(tx, society, me.id, id).await?;
+            bookings::mark_attendance(tx, &keeper, member, attendance, seen, Utc::now()).await?;
+            Ok(serde_json::to_value(AttendanceAnswer {
+                user_id: member.0,
+                state: attendance.map(|a| a.as_str().to_string()),
+            })
+            .unwrap_or_default())
+        })
+    })
+    .await
+    .map(|(_, answer)| Json(answer))
+}
+
+/// A walk-in to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalkInBody {
+    /// An approved member's email address, or their name when only one member has it.
+    #[schema(example = "mia@example.org")]
+    pub who: String,
+}
+
+/// The walk-in added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalkInAnswer {
+    pub user_id: uuid::Uuid,
+}
+
+/// The session's trainers and the society's admins: adds a walk-in (present, not taking a
+/// spot from anyone). With an `Idempotency-Key`, sending it again adds nobody twice.
+#[utoipa::path(post, path = "/api/v1/occurrences/{id}/walk-ins", tag = "bookings",
+    params(("id" = String, Path, description = "The session's id"),
+           ("Idempotency-Key" = Option<String>, Header,
+            description = "Send the same key when sending it again: it is added once.")),
+    request_body = WalkInBody,
+    responses(
+        (status = 201, description = "Added", body = WalkInAnswer),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a trainer of the session nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too early, cancelled, or the person already has a spot", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No approved member has that email or name", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn add_walk_in(
+    State(state): State<ApiState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WalkInBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    let key = idempotency_key(&headers)?;
+    let id = OccurrenceId(parse_id(&id)?);
+    let who = app::bookings::checked_text("who", &body.who, 320)?;
+    let request = format!("POST /api/v1/occurrences/{}/walk-ins {who}", id.0);
+    let (status, answer) = once(
+        &state,
+        me.id,
+        key,
+        &request,
+        StatusCode::CREATED,
+        move |tx| {
+            Box::pin(async move {
+                let society = app::events::db::society_of(tx, id).await?;
+                let keeper = bookings::roster_keeper(tx, society, me.id, id).await?;
+                let user = bookings::add_walk_in(tx, &keeper, &who, Utc::now()).await?;
+                Ok(serde_json::to_value(WalkInAnswer { user_id: user.0 }).unwrap_or_default())
+            })
+        },
+    )
+    .await?;
+    Ok((status, Json(answer)))
+}
+
+/// A member's check-in code, as scanned.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInBody {
+    /// What the QR code holds (`roster-checkin:` and the code, or the code alone).
+    pub code: String,
+}
+
+/// Who was checked in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckInAnswer {
+    pub user_id: uuid::Uuid,
+    pub name: String,
+    /// They were marked present already: nothing changed.
+    pub already: bool,
+}
+
+/// The session's trainers and the society's admins: marks present the member whose check-in
+/// code was scanned. With an `Idempotency-Key`, a scan sent again is applied once.
+#[utoipa::path(post, path = "/api/v1/occurrences/{id}/check-ins", tag = "bookings",
+    params(("id" = String, Path, description = "The session's id"),
+           ("Idempotency-Key" = Option<String>, Header,
+            description = "Send the same key when sending it again: it is applied once.")),
+    request_body = CheckInBody,
+    responses(
+        (status = 200, description = "Marked present (or already was)", body = CheckInAnswer),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a trainer of the session nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A code for another session, a cancelled booking or a waitlist place; too early; cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a check-in code", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn check_in(
+    State(state): State<ApiState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CheckInBody>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let key = idempotency_key(&headers)?;
+    let id = OccurrenceId(parse_id(&id)?);
+    let booking = bookings::read_checkin_code(&state.app.settings.checkin_key, &body.code)
+        .ok_or_else(|| {
+            Problem::invalid(
+                "code",
+                "This is not a Roster check-in code, or it was changed.",
+            )
+        })?;
+    let request = format!("POST /api/v1/occurrences/{}/check-ins {}", id.0, booking.0);
+    once(&state, me.id, key, &request, StatusCode::OK, move |tx| {
+        Box::pin(async move {
+            let society = app::events::db::society_of(tx, id).await?;
+            let keeper = bookings::roster_keeper(tx, society, me.id, id).await?;
+            let done = bookings::check_in(tx, &keeper, booking, Utc::now()).await?;
+            Ok(serde_json::to_value(CheckInAnswer {
+                user_id: done.user.0,
+                name: done.name,
+                already: done.already,
+            })
+            .unwrap_or_default())
+        })
+    })
+    .await
+    .map(|(_, answer)| Json(answer))
+}
+
+/// Runs `change` once per idempotency key: its answer is stored with the key in the same
+/// transaction, and a request sent again under the key gets that answer back, changing nothing.
+/// Without a key it simply runs. A refused change stores nothing (sending it again tries again).
+async fn once<F>(
+    state: &ApiState,
+    user: UserId,
+    key: Option<String>,
+    request: &str,
+    status: StatusCode,
+    change: F,
+) -> Result<(StatusCode, serde_json::Value), Problem>
+where
+    F: for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = app::error::AppResult<serde_json::Value>>
+                    + Send
+                    + 'c,
+            >,
+        > + Send,
+{
+    if let Some(key) = &key {
+        if let Some(first) = answered(&state.app.pool, user, key, request).await? {
+            return Ok(first);
+        }
+    }
     let mut tx = state.app.pool.begin().await?;
-    let society = app::events::db::society_of(&mut tx, id).await?;
-    let keeper = bookings::roster_keeper(&mut tx, society, me.id, id).await?;
-    bookings::mark_attendance(&mut tx, &keeper, member, attendance, Utc::now()).await?;
+    if let Some(key) = &key {
+        if let Some(first) = claim_key(&mut tx, user, key, request).await? {
+            return Ok(first);
+        }
+    }
+    let answer = change(&mut *tx).await?;
+    if let Some(key) = &key {
+        remember(&mut tx, user, key, status, &answer).await?;
+    }
     tx.commit().await?;
-    Ok(Json(AttendanceAnswer {
-        user_id: member.0,
-        state: attendance.map(|a| a.as_str().to_string()),
-    }))
+    Ok((status, answer))
 }

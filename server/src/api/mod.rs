@@ -91,6 +91,8 @@ pub fn openapi_and_router(state: ApiState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::get_roster))
         .routes(routes!(bookings::put_attendance))
+        .routes(routes!(bookings::add_walk_in))
+        .routes(routes!(bookings::check_in))
         .with_state(state)
         .split_for_parts()
 }

@@ -209,7 +209,8 @@ async fn private_and_personal_feeds_are_secret_addresses_that_can_be_replaced(po
     put_membership(&pool, "harbour", &trainer_id, "trainer", "approved").await;
     let day = Utc::now().date_naive() + Duration::days(2);
     one_session(&app, "harbour", "Squad", day, Some(&trainer_id)).await;
-    one_session(&app, "harbour", "Open water", day + Duration::days(1), None).await;
+    let open_water =
+        one_session(&app, "harbour", "Open water", day + Duration::days(1), None).await;
     one_session(&app, "river", "River only", day, None).await;
 
     // Not public: no public feed, for anyone.
@@ -289,4 +290,45 @@ async fn private_and_personal_feeds_are_secret_addresses_that_can_be_replaced(po
         .as_str()
         .unwrap()
         .ends_with("18:00"));
+
+    // A member's own feed: the sessions they booked, until they cancel.
+    sqlx::query("update memberships set status = 'approved' where user_id = $1::uuid")
+        .bind(&member_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let own = path(&make_feed(&member, "").await);
+    let feed = read_feed(&app_client, &own, "Europe/Berlin").await;
+    assert_eq!(
+        feed["events"].as_array().unwrap().len(),
+        0,
+        "nothing booked yet"
+    );
+    let booked = member
+        .call("book_session", &[("slug", "harbour"), ("id", &open_water)])
+        .await;
+    assert_eq!(booked.status(), StatusCode::OK);
+    let booking: Value = booked.json().await.unwrap();
+    let feed = read_feed(&app_client, &own, "Europe/Berlin").await;
+    let titles: Vec<&str> = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Open water (Harbour Rowing Club)"],
+        "what they booked, nothing else"
+    );
+    let cancelled = member
+        .call("cancel_booking", &[("id", booking["id"].as_str().unwrap())])
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let feed = read_feed(&app_client, &own, "Europe/Berlin").await;
+    assert_eq!(
+        feed["events"].as_array().unwrap().len(),
+        0,
+        "a cancelled booking leaves the feed"
+    );
 }

@@ -240,3 +240,154 @@ async fn the_booking_api_books_waitlists_cancels_and_keeps_rosters_behind_their_
         "{list}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn walk_ins_and_check_ins_are_applied_once_per_key_and_only_by_keepers(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let admin_token = access_token(&app, CLIENT_ID, CLIENT_SECRET, "admin", "admin-pass").await;
+    let member_token = access_token(&app, CLIENT_ID, CLIENT_SECRET, "member", "member-pass").await;
+    let admin = bearer(&app, &admin_token);
+    let member = bearer(&app, &member_token);
+    let (status, _) = admin
+        .post(
+            "/api/v1/societies",
+            json!({ "name": "Harbour", "slug": "harbour", "time_zone": "UTC" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    member.get("/api/v1/bookings").await;
+    sqlx::query(
+        "insert into memberships (society_id, user_id, role, status)
+         select s.id, u.id, 'member'::membership_role, 'approved'::membership_status
+           from societies s, users u where s.slug = 'harbour' and u.email = 'member@example.org'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let start = chrono::Utc::now().date_naive() + chrono::Duration::days(2);
+    let (_, created) = admin
+        .post(
+            "/api/v1/societies/harbour/events",
+            json!({ "title": "Squad", "capacity": 4, "duration_minutes": 60,
+                    "starts_at": format!("{start}T18:00") }),
+        )
+        .await;
+    let session = created["occurrence_ids"][0].as_str().unwrap().to_string();
+    let (status, booking) = member
+        .post("/api/v1/bookings", json!({ "occurrence_id": session }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    sqlx::query("update occurrences set starts_at = now() - interval '5 minutes', ends_at = now() + interval '55 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let booking = uuid::Uuid::parse_str(booking["id"].as_str().unwrap()).unwrap();
+    let key = app::secret::SigningKey::load(&pool, "checkin")
+        .await
+        .unwrap();
+    let code = app::bookings::db::checkin_code(&key, app::ids::BookingId(booking));
+    let check_ins = format!("/api/v1/occurrences/{session}/check-ins");
+    let send = |path: &str, token: &str, key: &str, body: serde_json::Value| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+
+    // A member cannot check anyone in, themselves included; a made-up code is refused.
+    let refused = send(&check_ins, &member_token, "m-1", json!({ "code": code }))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (status, problem) = admin
+        .post(
+            &check_ins,
+            json!({ "code": format!("roster-checkin:{}", "A".repeat(43)) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // The keeper scans it: present, once, whatever how often it is sent.
+    for _ in 0..2 {
+        let done = send(
+            &check_ins,
+            &admin_token,
+            "scan-1",
+            json!({ "code": format!("roster-checkin:{code}") }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+        let done: serde_json::Value = done.json().await.unwrap();
+        assert_eq!(
+            (done["name"].as_str(), done["already"].as_bool()),
+            (Some("Mia Member"), Some(false))
+        );
+    }
+    let (status, again) = admin.post(&check_ins, json!({ "code": code })).await;
+    assert_eq!(
+        (status, again["already"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{again}"
+    );
+    let marks: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'attendance.marked'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(marks, 1);
+
+    // A walk-in, sent twice under one key: added once.
+    let walk_ins = format!("/api/v1/occurrences/{session}/walk-ins");
+    for _ in 0..2 {
+        let added = send(
+            &walk_ins,
+            &admin_token,
+            "walk-1",
+            json!({ "who": "admin@example.org" }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(added.status(), StatusCode::CREATED);
+    }
+    let walk_in_rows: i64 = sqlx::query_scalar("select count(*) from bookings where walk_in")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(walk_in_rows, 1);
+    // Without the key, the same walk-in again: they already have a spot.
+    let (status, problem) = admin
+        .post(&walk_ins, json!({ "who": "admin@example.org" }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already has a spot"),
+        "{problem}"
+    );
+    let (status, problem) = admin.post(&walk_ins, json!({ "who": "nobody" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
+    // Attendance with what the sender saw: a different mark made meanwhile wins.
+    let member_id: uuid::Uuid =
+        sqlx::query_scalar("select id from users where email = 'member@example.org'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let attendance = format!("/api/v1/occurrences/{session}/attendance/{member_id}");
+    let (status, problem) = admin
+        .put(&attendance, json!({ "state": "late", "seen": "unmarked" }))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the admin made the present mark: {problem}"
+    );
+    let (status, problem) = admin
+        .put(&attendance, json!({ "state": "late", "seen": "asleep" }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+}

@@ -22,6 +22,7 @@ use crate::notifications::NotificationKind;
 use crate::wall::{local, local_instant};
 
 mod admin;
+mod checkin;
 mod member;
 mod read;
 mod reminders;
@@ -32,6 +33,7 @@ pub use admin::{
     add_for, after_capacity_change, bans, enrol_new_sessions, lift_ban, release_member, remove,
     update_rules,
 };
+pub use checkin::{check_in, checkin_code, qr_svg, read_checkin_code, CheckIn, CHECKIN_PREFIX};
 pub use member::{
     book, book_opened_terms, cancel, end_enrolment, enrol, excuse, lock_booker, Booker,
 };
@@ -39,7 +41,7 @@ pub use read::{my_bookings, rules, session_booking, standing, upcoming_bookings}
 pub use reminders::{announce_ended_bans, queue_reminders, reminder_due};
 pub use report::{range_lines, report, session_lines, MAX_REPORT_DAYS};
 pub use roster::{
-    add_walk_in, find_member, mark_attendance, roster, roster_keeper, set_note, RosterKeeper,
+    add_walk_in, find_member, mark_attendance, roster, roster_keeper, set_note, RosterKeeper, Seen,
 };
 
 /// The booking constraints a caller's input can violate, with what they are told.

@@ -232,5 +232,6 @@ pub async fn session_booking(
         closed_reason,
         keeps_roster: (r.teaches && r.role.is_some()) || r.role == Some(MembershipRole::Admin),
         is_admin: r.role == Some(MembershipRole::Admin),
+        checkin_qr: None,
     })
 }

@@ -157,34 +157,62 @@ fn check_attendance_open(session: &super::Session, now: DateTime<Utc>) -> AppRes
     Ok(())
 }
 
+/// What the person marking attendance saw before their change (a roster kept offline): when
+/// someone else has marked the member differently since, their mark stands and this change is
+/// refused, saying who marked what and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen(pub Option<Attendance>);
+
 /// The roster's keeper: records `member`'s attendance (or clears it with `None`). A no-show
-/// (`Absent`) is a strike; changing it to anything else takes that strike back.
+/// (`Absent`) is a strike; changing it to anything else takes that strike back. With `seen`,
+/// a different mark made meanwhile wins (`Conflict`); the same change again is no change.
 #[tracing::instrument(skip_all, fields(occurrence = %keeper.occurrence.0, member = %member.0))]
 pub async fn mark_attendance(
     conn: &mut PgConnection,
     keeper: &RosterKeeper,
     member: UserId,
     state: Option<Attendance>,
+    seen: Option<Seen>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     lock_membership(&mut *conn, keeper.society, member).await?;
     let session = lock_session(&mut *conn, keeper.society, keeper.occurrence).await?;
     check_attendance_open(&session, now)?;
     let row = sqlx::query!(
-        r#"select id as "id: BookingId", attendance as "attendance: Attendance" from bookings
-            where occurrence_id = $1 and user_id = $2 and status = 'confirmed' for update"#,
+        r#"select b.id as "id: BookingId", b.attendance as "attendance: Attendance",
+                  b.attendance_at as "attendance_at: DateTime<Utc>", b.attendance_by as "attendance_by: UserId",
+                  coalesce(marker.name, '') as "marked_by!", u.name as "member_name"
+             from bookings b join users u on u.id = b.user_id left join users marker on marker.id = b.attendance_by
+            where b.occurrence_id = $1 and b.user_id = $2 and b.status = 'confirmed' for update of b"#,
         keeper.occurrence as OccurrenceId,
         member as UserId,
     )
     .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| {
-        AppError::Conflict(
-            "Only people with a spot have attendance; add them as a walk-in first.".into(),
-        )
-    })?;
+    .await?;
+    let Some(row) = row else {
+        return Err(no_spot(&mut *conn, keeper.occurrence, member).await);
+    };
     if row.attendance == state {
         return Ok(());
+    }
+    if let Some(Seen(seen)) = seen {
+        if row.attendance != seen && row.attendance_by != Some(keeper.user) {
+            let when = row
+                .attendance_at
+                .map(|at| local(session.zone, at).format(" at %H:%M").to_string())
+                .unwrap_or_default();
+            let what = row.attendance.map_or("unmarked", |a| a.as_str());
+            let mine = state.map_or("unmarked", |a| a.as_str());
+            return Err(AppError::Conflict(format!(
+                "{} marked {} {what}{when}; your change ({mine}) was not applied.",
+                if row.marked_by.is_empty() {
+                    "Someone else"
+                } else {
+                    &row.marked_by
+                },
+                row.member_name,
+            )));
+        }
     }
     sqlx::query!(
         "update bookings set attendance = $2, attendance_at = $3, attendance_by = $4 where id = $1",
@@ -237,6 +265,30 @@ pub async fn mark_attendance(
         .await?;
     }
     Ok(())
+}
+
+/// Why `member` has no attendance to mark in `occurrence`: they cancelled (or were removed),
+/// or never had a spot.
+async fn no_spot(conn: &mut PgConnection, occurrence: OccurrenceId, member: UserId) -> AppError {
+    let gone = sqlx::query!(
+        r#"select u.name from bookings b join users u on u.id = b.user_id
+            where b.occurrence_id = $1 and b.user_id = $2 and b.status in ('cancelled', 'excused')
+            order by b.cancelled_at desc nulls last limit 1"#,
+        occurrence as OccurrenceId,
+        member as UserId,
+    )
+    .fetch_optional(conn)
+    .await;
+    match gone {
+        Ok(Some(row)) => AppError::Conflict(format!(
+            "{} cancelled their booking; add them as a walk-in if they came.",
+            row.name
+        )),
+        Ok(None) => AppError::Conflict(
+            "Only people with a spot have attendance; add them as a walk-in first.".into(),
+        ),
+        Err(e) => e.into(),
+    }
 }
 
 /// The approved member of `society` that `who` names: their email address, or their name

@@ -1,5 +1,6 @@
 //! Calendar feed addresses and what each feed holds: a public society's feed, a member's
-//! secret address for their society's feed, and a person's own feed (what they teach).
+//! secret address for their society's feed, and a person's own feed (what they teach and
+//! what they booked).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -17,13 +18,15 @@ const FEED_LIMIT: i64 = 3000;
 #[derive(Debug, Clone, Copy)]
 enum Scope {
     Society(SocietyId),
-    Teacher(UserId),
+    /// What the person teaches and the sessions they hold a spot in, in the societies they
+    /// are an approved member of.
+    Person(UserId),
 }
 
 async fn entries(conn: &mut PgConnection, scope: Scope) -> AppResult<Vec<FeedEntry>> {
-    let (society, teacher) = match scope {
+    let (society, person) = match scope {
         Scope::Society(s) => (Some(s.0), None),
-        Scope::Teacher(t) => (None, Some(t.0)),
+        Scope::Person(p) => (None, Some(p.0)),
     };
     let rows = sqlx::query!(
         r#"select o.id as "id: OccurrenceId", s.slug, s.name as society_name, e.title, e.description,
@@ -37,15 +40,19 @@ async fn entries(conn: &mut PgConnection, scope: Scope) -> AppResult<Vec<FeedEnt
              join societies s on s.id = o.society_id
             where o.starts_at > now() - interval '60 days'
               and (($1::uuid is not null and o.society_id = $1)
-                or ($2::uuid is not null and exists (
-                      select 1 from occurrence_trainers ot
-                        join memberships m on m.society_id = o.society_id and m.user_id = ot.trainer_id
-                                          and m.status = 'approved'
-                       where ot.occurrence_id = o.id and ot.trainer_id = $2)))
+                or ($2::uuid is not null
+                    and exists (select 1 from memberships m
+                                 where m.society_id = o.society_id and m.user_id = $2
+                                   and m.status = 'approved')
+                    and (exists (select 1 from occurrence_trainers ot
+                                  where ot.occurrence_id = o.id and ot.trainer_id = $2)
+                      or exists (select 1 from bookings b
+                                  where b.occurrence_id = o.id and b.user_id = $2
+                                    and b.status = 'confirmed'))))
             order by o.starts_at, o.id
             limit $3"#,
         society,
-        teacher,
+        person,
         FEED_LIMIT,
     )
     .fetch_all(conn)
@@ -98,7 +105,8 @@ pub async fn public_feed(conn: &mut PgConnection, slug: &str) -> AppResult<Feed>
 }
 
 /// Whoever holds the secret address: the feed it names (found by the token's hash). A society feed lists the society's
-/// sessions while its owner is an approved member; a personal feed what its owner teaches.
+/// sessions while its owner is an approved member; a personal feed what its owner teaches and
+/// the sessions they hold a spot in (a cancelled booking leaves it).
 /// `NotFound` for unknown (or reset) addresses and for former members.
 pub async fn feed_by_token(conn: &mut PgConnection, token: &str) -> AppResult<Feed> {
     let row = sqlx::query!(
@@ -117,7 +125,7 @@ pub async fn feed_by_token(conn: &mut PgConnection, token: &str) -> AppResult<Fe
         Some(society) if row.member => society_feed(conn, society).await,
         Some(_) => Err(AppError::NotFound),
         None => {
-            let entries = entries(conn, Scope::Teacher(row.user_id)).await?;
+            let entries = entries(conn, Scope::Person(row.user_id)).await?;
             Ok(Feed {
                 name: format!("{}: my sessions", row.name),
                 time_zone: "UTC".into(),

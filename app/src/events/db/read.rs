@@ -281,11 +281,15 @@ pub async fn taught_by(
         .into_iter()
         .map(|r| {
             let zone: Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let last_day = crate::wall::local(zone, from).date()
+                + chrono::Duration::days(crate::events::OFFLINE_ROSTER_DAYS);
+            let keep_offline = crate::wall::local(zone, r.starts_at).date() <= last_day;
             TaughtSession {
                 society_slug: r.slug,
                 society_name: r.society_name,
                 time_zone: r.time_zone,
                 session: summary!(zone, r),
+                keep_offline,
             }
         })
         .collect())

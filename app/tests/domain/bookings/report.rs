@@ -26,7 +26,7 @@ async fn rates_count_bookings_against_spots_and_no_shows_against_attendance_take
         .iter()
         .zip([Attendance::Present, Attendance::Late, Attendance::Absent])
     {
-        bookings::mark_attendance(&mut tx, &keeper, *p, Some(state), during)
+        bookings::mark_attendance(&mut tx, &keeper, *p, Some(state), None, during)
             .await
             .unwrap();
     }

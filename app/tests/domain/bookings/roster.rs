@@ -18,10 +18,23 @@ async fn mark(
     state: Option<Attendance>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    mark_seen(pool, club, keeper, member, state, None, now).await
+}
+
+/// A mark made on a roster kept offline, where the member showed as `seen`.
+async fn mark_seen(
+    pool: &PgPool,
+    club: &Club,
+    keeper: UserId,
+    member: UserId,
+    state: Option<Attendance>,
+    seen: Option<bookings::Seen>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     let mut tx = pool.begin().await.unwrap();
     let result = async {
         let k = bookings::roster_keeper(&mut tx, club.society, keeper, club.sessions[0]).await?;
-        bookings::mark_attendance(&mut tx, &k, member, state, now).await
+        bookings::mark_attendance(&mut tx, &k, member, state, seen, now).await
     }
     .await;
     if result.is_ok() {
@@ -151,6 +164,136 @@ async fn a_no_show_is_a_strike_and_correcting_it_takes_the_strike_back(pool: PgP
             "attendance.marked"
         ]
     );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_mark_made_offline_loses_to_another_keepers_mark_made_meanwhile(pool: PgPool) {
+    use bookings::Seen;
+    let club = club(&pool, "offline", 5, 1).await;
+    let session = club.sessions[0];
+    let [a, b, c] = members(&pool, club.society, "o", 3).await[..] else {
+        unreachable!()
+    };
+    for m in [a, b, c] {
+        book(&pool, club.society, m, session).await.unwrap();
+    }
+    let during = starts_at(&pool, session).await + Duration::minutes(5);
+    let stored = |who: UserId| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<Attendance>>(
+                "select attendance from bookings where user_id = $1 and status = 'confirmed'",
+            )
+            .bind(who)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // The admin marks A late while the trainer, offline, still sees A unmarked.
+    mark(&pool, &club, club.admin, a, Some(Attendance::Late), during)
+        .await
+        .unwrap();
+    let refused = mark_seen(
+        &pool,
+        &club,
+        club.trainer,
+        a,
+        Some(Attendance::Present),
+        Some(Seen(None)),
+        during,
+    )
+    .await;
+    let Err(AppError::Conflict(message)) = refused else {
+        panic!("expected a conflict, got {refused:?}");
+    };
+    assert!(message.contains("marked o000 late at"), "{message}");
+    assert!(
+        message.contains("your change (present) was not applied"),
+        "{message}"
+    );
+    assert_eq!(
+        stored(a).await,
+        Some(Attendance::Late),
+        "the first mark stands"
+    );
+    // Having seen the admin's mark, the trainer may change it.
+    mark_seen(
+        &pool,
+        &club,
+        club.trainer,
+        a,
+        Some(Attendance::Present),
+        Some(Seen(Some(Attendance::Late))),
+        during,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored(a).await, Some(Attendance::Present));
+    // The same change sent again (a replay) is no change and no conflict.
+    mark_seen(
+        &pool,
+        &club,
+        club.trainer,
+        a,
+        Some(Attendance::Present),
+        Some(Seen(None)),
+        during,
+    )
+    .await
+    .unwrap();
+    // The trainer's own earlier mark is no conflict for their next one.
+    mark_seen(
+        &pool,
+        &club,
+        club.trainer,
+        b,
+        Some(Attendance::Present),
+        Some(Seen(None)),
+        during,
+    )
+    .await
+    .unwrap();
+    mark_seen(
+        &pool,
+        &club,
+        club.trainer,
+        b,
+        Some(Attendance::Absent),
+        Some(Seen(None)),
+        during,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored(b).await, Some(Attendance::Absent));
+    // A member who cancelled meanwhile: said so, nothing marked.
+    let booking: BookingId =
+        sqlx::query_scalar("select id from bookings where user_id = $1 and status = 'confirmed'")
+            .bind(c)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    cancel(&pool, c, booking).await.unwrap();
+    let refused = mark_seen(
+        &pool,
+        &club,
+        club.trainer,
+        c,
+        Some(Attendance::Present),
+        Some(Seen(None)),
+        during,
+    )
+    .await;
+    let Err(AppError::Conflict(message)) = refused else {
+        panic!("expected a conflict, got {refused:?}");
+    };
+    assert!(message.contains("cancelled their booking"), "{message}");
+    let marks: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'attendance.marked'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(marks, 4, "only the applied marks are recorded");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -317,4 +460,65 @@ async fn a_spot_with_attendance_taken_can_still_be_given_up_before_the_start(poo
             .unwrap();
     assert_eq!(attendance, None, "a cancelled booking has no attendance");
     assert_eq!(state(&pool, session).await, (vec![b], vec![]));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_check_in_code_marks_its_booking_present_and_nothing_else(pool: PgPool) {
+    let club = club(&pool, "codes", 1, 1).await;
+    let session = club.sessions[0];
+    let [a, b, c] = members(&pool, club.society, "q", 3).await[..] else {
+        unreachable!()
+    };
+    let booked = book(&pool, club.society, a, session).await.unwrap();
+    let waiting = book(&pool, club.society, b, session).await.unwrap();
+    assert_eq!(waiting.status, BookingStatus::Waitlisted);
+    let other = another_session(&pool, &club, "Other", 9).await;
+    let elsewhere = book(&pool, club.society, c, other).await.unwrap();
+    let during = starts_at(&pool, session).await + Duration::minutes(5);
+    let key = app::secret::SigningKey::from_bytes([3; 32]);
+    let (society, trainer) = (club.society, club.trainer);
+    let scan = |booking: BookingId| {
+        let (pool, key) = (pool.clone(), key.clone());
+        let code = bookings::checkin_code(&key, booking);
+        async move {
+            let read =
+                bookings::read_checkin_code(&key, &format!("{}{code}", bookings::CHECKIN_PREFIX))
+                    .expect("our own code reads back");
+            let mut tx = pool.begin().await.unwrap();
+            let k = bookings::roster_keeper(&mut tx, society, trainer, session)
+                .await
+                .unwrap();
+            let done = bookings::check_in(&mut tx, &k, read, during).await;
+            if done.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            done
+        }
+    };
+    let first = scan(booked.id).await.unwrap();
+    assert_eq!((first.user, first.already), (a, false));
+    let again = scan(booked.id).await.unwrap();
+    assert!(again.already, "a second scan changes nothing");
+    let marks: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'attendance.marked'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(marks, 1);
+    for (booking, expected) in [
+        (waiting.id, "is on the waitlist, not booked"),
+        (elsewhere.id, "This code is for another session: Other"),
+    ] {
+        match scan(booking).await {
+            Err(AppError::Conflict(message)) => assert!(message.contains(expected), "{message}"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+    cancel(&pool, a, booked.id).await.unwrap();
+    match scan(booked.id).await {
+        Err(AppError::Conflict(message)) => {
+            assert!(message.contains("cancelled their booking"), "{message}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
 }
