@@ -430,11 +430,6 @@
 
   // --- Live news for the signed-in person: the bell's count, "you moved up", a cancellation --
   const bell = document.querySelector('[data-testid="bell"]');
-  const shown = sessionStorage.getItem("roster-news");
-  if (shown) {
-    sessionStorage.removeItem("roster-news");
-    say(shown);
-  }
   if (bell && "EventSource" in window && !body.dataset.offlineAsOf) {
     const source = new EventSource("/me/live");
     source.addEventListener("news", (e) => {
@@ -455,13 +450,9 @@
       const n = news.notification;
       if (!n) return;
       const text = n.title + (n.text ? " — " + n.text : "");
-      // News about the page on screen: show the page as it is now (unless something is typed).
-      if (n.link && n.link === location.pathname && !edited) {
-        sessionStorage.setItem("roster-news", text);
-        location.reload();
-        return;
-      }
-      say(text, n.link ? { label: "Open", run: () => { location.href = n.link; } } : null);
+      // About the page on screen: "Show" loads it as it is now; else "Open" goes there.
+      const here = n.link && n.link === location.pathname;
+      say(text, n.link ? { label: here ? "Show" : "Open", run: () => { if (here) location.reload(); else location.href = n.link; } } : null);
       if (banner) banner.dataset.kind = n.kind;
     });
     window.addEventListener("pagehide", () => source.close());

@@ -2,7 +2,10 @@
 // worker's offline pages, keeping one person's pages from the next, and taking over after a
 // deploy. Offline is real: the test's own server sits behind a proxy that drops every
 // connection, the service worker's included.
-import { expect, test, type Page } from '@playwright/test';
+import { chromium, expect, test, type Page } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AppServer, Proxy, nextBuild } from './appserver';
 import { hydrated, isoDate, joinSociety, newEvent, openSociety, signIn } from './helpers';
 
@@ -21,7 +24,16 @@ async function keptPages(page: Page): Promise<string[]> {
 }
 
 test('every main page is installable; the install offer, and the hint on iPhones', async ({ browser, baseURL }) => {
-  const admin = await (await browser.newContext()).newPage();
+  test.setTimeout(120_000);
+  // Chromium checks installability only in a profile of its own, never in incognito ones
+  // (which every new context is).
+  const profile = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'roster-profile-')), {
+    executablePath: process.env.CHROME_PATH || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    baseURL,
+  });
+  const admin = profile.pages()[0] ?? await profile.newPage();
   await signIn(admin, 'admin', 'admin-pass', '/');
   const slug = await openSociety(admin, 'Install Club');
   const session = await newEvent(admin, slug, { title: 'Morning row', spots: 4, date: isoDate(1), time: '07:00' });
@@ -75,6 +87,7 @@ test('every main page is installable; the install offer, and the hint on iPhones
   await iphone.reload();
   await expect(iphone.locator('body')).toHaveAttribute('data-hydrated', 'true');
   await expect(hint).toBeHidden();
+  await profile.close();
 });
 
 test.describe('offline', () => {
@@ -92,6 +105,7 @@ test.describe('offline', () => {
   });
 
   test('kept pages show "as of", others the offline page; sign-out and another person clear them', async ({ browser }) => {
+    test.setTimeout(120_000);
     const admin = await (await browser.newContext()).newPage();
     await signIn(admin, 'admin', 'admin-pass', '/');
     const slug = await openSociety(admin, 'Offline Club');
@@ -158,6 +172,7 @@ test.describe('offline', () => {
   });
 
   test('a new build takes over: its files replace the old ones on every open page', async ({ browser }) => {
+    test.setTimeout(120_000);
     const page = await (await browser.newContext()).newPage();
     await page.goto(proxy.url + '/');
     await controlled(page);

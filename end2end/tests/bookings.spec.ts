@@ -48,13 +48,15 @@ test('the trainer takes attendance on a phone', async ({ browser }) => {
   const mia = await joinSociety(browser, 'member', slug);
   await makeTrainer(admin, slug, 'Tom Trainer');
   // In half an hour: attendance can be taken from an hour before.
-  const soon = new Date(Date.now() + 30 * 60_000);
+  // Each suite's trainer sessions have times of their own (a trainer never teaches two at once).
+  const soon = new Date(Date.now() + 40 * 60_000);
   const session = await newEvent(admin, slug, {
     title: 'Early paddle',
     spots: 8,
     date: soon.toISOString().slice(0, 10),
     time: soon.toISOString().slice(11, 16),
     trainer: 'Tom Trainer',
+    minutes: 5,
   });
   await mia.goto(session);
   await hydrated(mia);

@@ -109,11 +109,11 @@ const CODES = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'];
 
 /** As the admin: sets up an event (one session, or `weekly` sessions a week apart) and
  * returns its first session's address. */
-export async function newEvent(admin: Page, slug: string, o: { title: string; spots: number; date: string; time: string; trainer?: string; weekly?: number }) {
+export async function newEvent(admin: Page, slug: string, o: { title: string; spots: number; date: string; time: string; trainer?: string; weekly?: number; minutes?: number }) {
   await admin.goto(`/s/${slug}/events/new`);
   await hydrated(admin);
   await admin.getByLabel('Title').fill(o.title);
-  await admin.getByLabel('Duration (minutes)').fill('60');
+  await admin.getByLabel('Duration (minutes)').fill(String(o.minutes ?? 60));
   await admin.getByLabel('Spots').fill(String(o.spots));
   if (o.trainer) await admin.getByLabel(o.trainer).check();
   await admin.getByLabel('First date').fill(o.date);

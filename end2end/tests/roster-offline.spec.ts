@@ -30,21 +30,23 @@ async function keptPages(page: Page): Promise<string[]> {
   });
 }
 
-/** A society with a session starting in half an hour (attendance is open), taught by Tom;
- * Mia and Rita booked. */
-async function sessionSoon(browser: Browser, prefix: string, spots = 8) {
+/** A society with a short session starting in `startIn` minutes (attendance is open from an
+ * hour before), taught by Tom (each test at its own time: a trainer never teaches two
+ * sessions at once); Mia and Rita booked. */
+async function sessionSoon(browser: Browser, prefix: string, startIn: number, spots = 8) {
   const admin = await (await browser.newContext()).newPage();
   await signIn(admin, 'admin', 'admin-pass', '/');
   const slug = await openSociety(admin, prefix);
   const trainer = await joinSociety(browser, 'trainer', slug, { width: 390, height: 844 });
   await makeTrainer(admin, slug, 'Tom Trainer');
-  const soon = new Date(Date.now() + 30 * 60_000);
+  const soon = new Date(Date.now() + startIn * 60_000);
   const session = await newEvent(admin, slug, {
     title: `${prefix} session`,
     spots,
     date: soon.toISOString().slice(0, 10),
     time: soon.toISOString().slice(11, 16),
     trainer: 'Tom Trainer',
+    minutes: 5,
   });
   const id = session.split('/').pop()!;
   const members: Page[] = [];
@@ -86,7 +88,8 @@ async function goOnline(context: BrowserContext) {
 }
 
 test('offline roster: marks and a walk-in wait, are sent once on reconnect, and a conflict is shown', async ({ browser }) => {
-  const { admin, trainer, id, session } = await sessionSoon(browser, 'Basement Club');
+  test.setTimeout(120_000);
+  const { admin, trainer, id, session } = await sessionSoon(browser, 'Basement Club', 12);
   await keepRosters(trainer, session);
 
   // In the basement: no connection at all.
@@ -187,7 +190,8 @@ async function trainerWithCamera(file: string) {
 }
 
 test('QR check-in: the camera reads a member\'s code and marks them present, online and offline', async ({ browser }) => {
-  const { id, session, mia, rita } = await sessionSoon(browser, 'Scan Club');
+  test.setTimeout(120_000);
+  const { id, session, mia, rita } = await sessionSoon(browser, 'Scan Club', 19);
 
   // Online: Mia shows her code.
   const miaCamera = await cameraShowing(mia, session);
@@ -225,7 +229,8 @@ test('QR check-in: the camera reads a member\'s code and marks them present, onl
 });
 
 test('a member\'s open page hears at once that they moved up from the waitlist', async ({ browser }) => {
-  const { session, mia, rita } = await sessionSoon(browser, 'Waitlist Club', 1);
+  test.setTimeout(120_000);
+  const { session, mia, rita } = await sessionSoon(browser, 'Waitlist Club', 26, 1);
   // Mia booked first and has the spot; Rita waits. Rita's page is open elsewhere.
   await expect(rita.getByTestId('my-booking')).toHaveAttribute('data-status', 'waitlisted');
   await rita.goto('/my-bookings');
