@@ -6,7 +6,7 @@ if (!baseURL) throw new Error('ROSTER_E2E_URL is not set: run the suite with `ba
 
 export default defineConfig({
   testDir: './tests',
-  timeout: 30_000,
+  timeout: 60_000,
   expect: { timeout: 10_000 },
   fullyParallel: true,
   workers: 2,

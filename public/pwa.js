@@ -190,8 +190,11 @@
 
   let refreshing = false;
   /** The roster's lists as the server has them now (the forms, scanner and status stay). */
+  let refreshAgain = false;
   async function refreshRoster() {
-    if (refreshing) return;
+    // One at a time; asked again meanwhile, it runs once more after (the server may have
+    // changed after the first one read).
+    if (refreshing) { refreshAgain = true; return; }
     refreshing = true;
     try {
       const response = await fetch(location.href, { headers: { Accept: "text/html" } });
@@ -209,6 +212,10 @@
       // offline: the next change tries again
     } finally {
       refreshing = false;
+    }
+    if (refreshAgain) {
+      refreshAgain = false;
+      await refreshRoster();
     }
   }
 
@@ -475,8 +482,14 @@
   const hadWorker = !!navigator.serviceWorker.controller;
   navigator.serviceWorker.addEventListener("message", (e) => {
     if (e.data && e.data.type === "queue-sent" && roster && queue) {
+      // The worker sent the waiting changes (Background Sync): show the roster as it is now.
       stopped = e.data.stopped;
-      showQueue(true);
+      if (e.data.sent > 0 || e.data.refused > 0) {
+        roster.querySelectorAll("[data-change]").forEach((item) => item.remove());
+        refreshRoster().then(() => showQueue(e.data.sent > 0));
+      } else {
+        showQueue(false);
+      }
     }
   });
   // My sessions: keep the rosters of the coming days on the device.

@@ -3,7 +3,7 @@
 // alone, with a visible focus; touch targets of at least 44 px on phones.
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Browser, type Page } from '@playwright/test';
-import { hydrated, isoDate, joinSociety, makeTrainer, newEvent, openSociety, signIn } from './helpers';
+import { hydrated, isoDate, joinSociety, makeTrainer, newEvent, openSociety, sessionWithin, signIn } from './helpers';
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
@@ -41,9 +41,7 @@ test.beforeAll(async ({ browser }) => {
   slug = await openSociety(admin, 'Axe Club');
   await joinSociety(browser, 'trainer', slug);
   await makeTrainer(admin, slug, 'Tom Trainer');
-  // Each suite's trainer sessions have times of their own (a trainer never teaches two at once).
-  const soon = new Date(Date.now() + 33 * 60_000);
-  session = await newEvent(admin, slug, { title: 'Axe session', spots: 6, date: soon.toISOString().slice(0, 10), time: soon.toISOString().slice(11, 16), trainer: 'Tom Trainer', minutes: 5 });
+  session = await sessionWithin(admin, slug, { title: 'Axe session', spots: 6, trainer: 'Tom Trainer', startIn: 33 });
   await newEvent(admin, slug, { title: 'Later session', spots: 6, date: isoDate(3), time: '06:10', trainer: 'Tom Trainer', minutes: 20 });
   await admin.context().close();
 });

@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test';
 import { readFile } from 'node:fs/promises';
-import { hydrated, isoDate, joinSociety, makeTrainer, newEvent, openSociety, signIn } from './helpers';
+import { hydrated, isoDate, joinSociety, makeTrainer, newEvent, openSociety, sessionWithin, signIn } from './helpers';
 
 test('a member books, another joins the waitlist, the first cancels and the second has the spot', async ({ browser }) => {
   const admin = await (await browser.newContext()).newPage();
@@ -48,16 +48,7 @@ test('the trainer takes attendance on a phone', async ({ browser }) => {
   const mia = await joinSociety(browser, 'member', slug);
   await makeTrainer(admin, slug, 'Tom Trainer');
   // In half an hour: attendance can be taken from an hour before.
-  // Each suite's trainer sessions have times of their own (a trainer never teaches two at once).
-  const soon = new Date(Date.now() + 40 * 60_000);
-  const session = await newEvent(admin, slug, {
-    title: 'Early paddle',
-    spots: 8,
-    date: soon.toISOString().slice(0, 10),
-    time: soon.toISOString().slice(11, 16),
-    trainer: 'Tom Trainer',
-    minutes: 5,
-  });
+  const session = await sessionWithin(admin, slug, { title: 'Early paddle', spots: 8, trainer: 'Tom Trainer', startIn: 40 });
   await mia.goto(session);
   await hydrated(mia);
   await mia.getByTestId('book').click();

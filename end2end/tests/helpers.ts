@@ -128,3 +128,27 @@ export async function newEvent(admin: Page, slug: string, o: { title: string; sp
   await expect(admin.getByRole('heading', { level: 1 })).toHaveText(o.title);
   return new URL(admin.url()).pathname;
 }
+
+/** As the admin: a short session (5 minutes) taught by `trainer`, starting within the hour
+ * (attendance is open from an hour before): at `startIn` minutes, or a little later when the
+ * trainer already teaches then (suites run at once; a trainer never teaches two sessions at
+ * the same time). Returns the session's address. */
+export async function sessionWithin(admin: Page, slug: string, o: { title: string; spots: number; trainer: string; startIn: number }): Promise<string> {
+  for (let minutes = o.startIn; minutes <= 55; minutes += 6) {
+    const at = new Date(Date.now() + minutes * 60_000);
+    await admin.goto(`/s/${slug}/events/new`);
+    await hydrated(admin);
+    await admin.getByLabel('Title').fill(o.title);
+    await admin.getByLabel('Duration (minutes)').fill('5');
+    await admin.getByLabel('Spots').fill(String(o.spots));
+    await admin.getByLabel(o.trainer).check();
+    await admin.getByLabel('First date').fill(at.toISOString().slice(0, 10));
+    await admin.getByLabel('Start time').fill(at.toISOString().slice(11, 16));
+    await admin.getByRole('button', { name: 'Create event' }).click();
+    const made = admin.getByRole('heading', { level: 1, name: o.title });
+    const busy = admin.getByText(/is busy then/);
+    await expect(made.or(busy)).toBeVisible();
+    if (await made.isVisible()) return new URL(admin.url()).pathname;
+  }
+  throw new Error(`${o.trainer} teaches at every time tried`);
+}

@@ -4,7 +4,7 @@
 // open page told at once that they moved up from the waitlist.
 import { chromium, expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { AppServer, Proxy, fakeCameraFile, sql } from './appserver';
-import { hydrated, isoDate, joinSociety, makeTrainer, newEvent, openSociety, signIn } from './helpers';
+import { hydrated, joinSociety, makeTrainer, openSociety, sessionWithin, signIn } from './helpers';
 
 let proxy: Proxy;
 let server: AppServer;
@@ -39,15 +39,7 @@ async function sessionSoon(browser: Browser, prefix: string, startIn: number, sp
   const slug = await openSociety(admin, prefix);
   const trainer = await joinSociety(browser, 'trainer', slug, { width: 390, height: 844 });
   await makeTrainer(admin, slug, 'Tom Trainer');
-  const soon = new Date(Date.now() + startIn * 60_000);
-  const session = await newEvent(admin, slug, {
-    title: `${prefix} session`,
-    spots,
-    date: soon.toISOString().slice(0, 10),
-    time: soon.toISOString().slice(11, 16),
-    trainer: 'Tom Trainer',
-    minutes: 5,
-  });
+  const session = await sessionWithin(admin, slug, { title: `${prefix} session`, spots, trainer: 'Tom Trainer', startIn });
   const id = session.split('/').pop()!;
   const members: Page[] = [];
   for (const who of ['member', 'rower']) {
@@ -127,7 +119,7 @@ test('offline roster: marks and a walk-in wait, are sent once on reconnect, and 
   expect(attendance(id, 'rower@example.org')).toBe('absent');
   expect(sql(`select count(*) from bookings where occurrence_id = '${id}' and walk_in and status = 'confirmed' and attendance = 'present'`)).toBe('1');
   await expect(trainer.getByTestId('roster').getByTestId('confirmed').filter({ hasText: 'Ada Admin' })).toContainText('Walk-in');
-  const marks = () => sql(`select count(*) from audit_log where action = 'attendance.marked' and subject_id = '${userId('member@example.org')}'`);
+  const marks = () => sql(`select count(*) from audit_log where action = 'attendance.marked' and subject_id = '${userId('member@example.org')}' and society_id = (select society_id from occurrences where id = '${id}')`);
   expect(marks()).toBe('1');
   // The same change sent again (a lost answer, a second tab) is applied once.
   const key = crypto.randomUUID();

@@ -41,6 +41,7 @@ async function visit(page: Page, path: string, seen: string[], hydrate = true) {
 }
 
 test('every main page runs under the CSP without a violation, push opt-in included', async ({ browser }) => {
+  test.setTimeout(120_000);
   const context = await browser.newContext();
   await context.grantPermissions(['notifications']);
   const admin = await context.newPage();
