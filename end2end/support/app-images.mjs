@@ -2,7 +2,8 @@
 // ROSTER_E2E_URL pointing at a server started with demo data, e.g. `bash .ci/serve`) the two
 // screenshots the manifest names. Run once after changing them; the PNGs are committed.
 //   node end2end/support/app-images.mjs            # icons
-//   ROSTER_E2E_URL=http://127.0.0.1:3000 node end2end/support/app-images.mjs   # and screenshots
+//   ROSTER_E2E_URL=http://127.0.0.1:3000 ROSTER_MAIL_DIR=.roster/mail node end2end/support/app-images.mjs
+//   (and the screenshots, signed in as the demo's admin by an emailed link from the folder)
 import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -28,8 +29,26 @@ for (const [svg, png, size] of [
 const base = process.env.ROSTER_E2E_URL;
 if (base) {
   const society = process.env.ROSTER_DEMO_SOCIETY || 'riverside-rowing';
+  const { readdir } = await import('node:fs/promises');
+  const context = await browser.newContext();
+  const signIn = await context.newPage();
+  await signIn.goto(`${base}/sign-in`);
+  await signIn.getByLabel('Email address').fill('admin@demo.roster.test');
+  await signIn.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await signIn.waitForTimeout(1000);
+  const dir = process.env.ROSTER_MAIL_DIR;
+  let link = null;
+  for (const f of (await readdir(dir)).filter((f) => f.endsWith('.eml'))) {
+    const mail = (await readFile(path.join(dir, f), 'utf8')).replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+    link = mail.match(/https?:\/\/\S+\/sign-in\/email\?token=[A-Za-z0-9_-]+/)?.[0] ?? link;
+  }
+  if (!link) throw new Error('no sign-in link in ' + dir);
+  await signIn.goto(link);
+  await signIn.getByRole('button', { name: 'Sign in to Roster' }).click();
+  await signIn.waitForURL((url) => !url.pathname.startsWith('/sign-in'));
+  const state = await context.storageState();
   for (const [file, width, height] of [['screenshots/narrow.png', 390, 844], ['screenshots/wide.png', 1280, 800]]) {
-    const shot = await browser.newPage({ viewport: { width, height } });
+    const shot = await browser.newPage({ viewport: { width, height }, storageState: state });
     await shot.goto(`${base}/s/${society}/calendar${width > 900 ? '?view=week' : '?view=agenda'}`);
     await shot.screenshot({ path: out(file) });
     console.log('wrote', file);
