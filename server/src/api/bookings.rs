@@ -610,7 +610,7 @@ where
             return Ok(first);
         }
     }
-    let answer = change(&mut *tx).await?;
+    let answer = change(&mut tx).await?;
     if let Some(key) = &key {
         remember(&mut tx, user, key, status, &answer).await?;
     }
