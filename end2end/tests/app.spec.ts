@@ -7,21 +7,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppServer, Proxy, nextBuild } from './appserver';
-import { hydrated, isoDate, joinSociety, newEvent, openSociety, signIn } from './helpers';
+import { controlled, hydrated, isoDate, joinSociety, keptPages, newEvent, openSociety, signIn } from './helpers';
 
-/** Waits until the service worker controls the page. */
-async function controlled(page: Page) {
-  await page.waitForFunction(() => !!navigator.serviceWorker && !!navigator.serviceWorker.controller, null, { timeout: 20_000 });
-}
 
-/** The addresses of the pages the device keeps. */
-async function keptPages(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    if (!(await caches.has('roster-pages'))) return [];
-    const cache = await caches.open('roster-pages');
-    return (await cache.keys()).map((r) => new URL(r.url).pathname);
-  });
-}
 
 test('every main page is installable; the install offer, and the hint on iPhones', async ({ browser, baseURL }) => {
   test.setTimeout(120_000);

@@ -152,3 +152,16 @@ export async function sessionWithin(admin: Page, slug: string, o: { title: strin
   }
   throw new Error(`${o.trainer} teaches at every time tried`);
 }
+
+/** Waits until the service worker controls the page. */
+export async function controlled(page: Page) {
+  await page.waitForFunction(() => !!navigator.serviceWorker && !!navigator.serviceWorker.controller, null, { timeout: 20_000 });
+}
+
+/** The addresses of the pages the device keeps (the service worker's page cache). */
+export async function keptPages(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    if (!(await caches.has('roster-pages'))) return [];
+    return (await (await caches.open('roster-pages')).keys()).map((r) => new URL(r.url).pathname);
+  });
+}

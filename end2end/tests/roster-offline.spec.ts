@@ -4,7 +4,7 @@
 // open page told at once that they moved up from the waitlist.
 import { chromium, expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { AppServer, Proxy, fakeCameraFile, sql } from './appserver';
-import { hydrated, joinSociety, makeTrainer, openSociety, sessionWithin, signIn } from './helpers';
+import { controlled, hydrated, joinSociety, keptPages, makeTrainer, openSociety, sessionWithin, signIn } from './helpers';
 
 let proxy: Proxy;
 let server: AppServer;
@@ -19,16 +19,7 @@ test.afterEach(async () => {
   await server.stop();
 });
 
-async function controlled(page: Page) {
-  await page.waitForFunction(() => !!navigator.serviceWorker && !!navigator.serviceWorker.controller, null, { timeout: 20_000 });
-}
 
-async function keptPages(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    if (!(await caches.has('roster-pages'))) return [];
-    return (await (await caches.open('roster-pages')).keys()).map((r) => new URL(r.url).pathname);
-  });
-}
 
 /** A society with a short session starting in `startIn` minutes (attendance is open from an
  * hour before), taught by Tom (each test at its own time: a trainer never teaches two
