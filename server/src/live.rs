@@ -251,6 +251,14 @@ impl Drop for OpenStream {
 /// How soon a browser reconnects after the server ended its stream for a restart.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
+/// The last event of a stream the server ends for a restart: reconnect soon (elsewhere).
+fn restart_event() -> Event {
+    Event::default()
+        .event("restart")
+        .retry(RECONNECT_AFTER)
+        .data("the server is restarting")
+}
+
 fn event(spots: &Spots) -> Result<Event, std::convert::Infallible> {
     Ok(Event::default()
         .event("spots")
@@ -301,10 +309,7 @@ where
             loop {
                 if *open.ends.server.borrow() {
                     open.done = true;
-                    let last = Event::default()
-                        .event("restart")
-                        .retry(RECONNECT_AFTER)
-                        .data("the server is restarting");
+                    let last = restart_event();
                     return Some((Ok(last), open));
                 }
                 tokio::select! {
@@ -387,10 +392,7 @@ async fn stream_news(State(state): State<LiveState>, session: Session) -> Respon
         loop {
             if *open.server.borrow() {
                 open.done = true;
-                let last = Event::default()
-                    .event("restart")
-                    .retry(RECONNECT_AFTER)
-                    .data("the server is restarting");
+                let last = restart_event();
                 return Some((Ok(last), open));
             }
             tokio::select! {
