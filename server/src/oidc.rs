@@ -39,6 +39,8 @@ const KEY_REFRESH_MIN_AGE: Duration = Duration::from_secs(60);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 /// How long asking the provider (discovery, a refresh) may take before it counts as down.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection to the provider stays open unused for the next request.
+const PROVIDER_IDLE: Duration = Duration::from_secs(2);
 /// How long a recheck or a sign-in waits for the provider, on a person's request.
 const ON_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// A provider found down is not asked again for rechecks for this long: signed-in people get
@@ -170,6 +172,11 @@ impl Oidc {
             // The provider's redirects must never be followed on our behalf (SSRF).
             .redirect(reqwest::redirect::Policy::none())
             .timeout(PROVIDER_TIMEOUT)
+            // A kept connection is dropped after 2 s idle, before the provider drops it
+            // (Node closes idle ones after 5 s, proxies and Keycloak later): a request
+            // written into a connection the other end is closing fails half-way, and a
+            // sign-in would fail with it.
+            .pool_idle_timeout(PROVIDER_IDLE)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
