@@ -309,7 +309,7 @@ pub async fn build(
     };
     let headers = security::Headers::new(config);
     let pwa_routes = pwa::routes(&assets);
-    let request_context = security::provide_request_context(config.secure_cookies());
+    let request_context = security::provide_request_context(state.clone(), config.secure_cookies());
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, request_context.clone(), {
             let options = leptos_options.clone();

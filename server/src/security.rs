@@ -119,11 +119,17 @@ pub async fn add_headers(
     response
 }
 
-/// Leptos context for pages and server functions: the request's CSP nonce, so the scripts
-/// Leptos writes carry it, and whether cookies must be `Secure`.
-pub fn provide_request_context(secure_cookies: bool) -> impl Fn() + Clone + Send + Sync + 'static {
+/// Leptos context for pages and server functions: the server's state, the request's CSP
+/// nonce (so the scripts Leptos writes carry it), and whether cookies must be `Secure`.
+pub fn provide_request_context(
+    state: app::state::AppState,
+    secure_cookies: bool,
+) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
         use leptos::prelude::{provide_context, use_context};
+        // The page routes get it from the router too; the fallback (a page not found) only
+        // from here, and its shell asks who is signed in like any page.
+        provide_context(state.clone());
         provide_context(app::SecureCookies(secure_cookies));
         let nonce = use_context::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());

@@ -149,3 +149,15 @@ async fn the_demo_society_has_bookings_a_waitlist_a_strike_and_attendance_once(p
         "the taster, last week's session and a term: {confirmed}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_page_not_found_still_knows_who_is_signed_in(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (lost, _, _) = crate::person(&app, "lost").await;
+    let missing = lost.get("/no/such/page").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let html = missing.text().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    // The shell's account menu, as on every page: the fallback has the server's state too.
+    assert!(html.contains("data-testid=\"user-name\""), "{html}");
+}
