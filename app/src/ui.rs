@@ -426,9 +426,28 @@ pub fn invalid(action: &str, name: &str) -> Option<&'static str> {
     field_error(action, name).map(|_| "true")
 }
 
-/// Where a field's error shows, right after the field of form `action`: give the field
-/// `aria-describedby=<id>` (and `aria-invalid`/`autofocus` from `invalid`). Empty (and not
-/// shown) without an error; `LiveForm` fills it when the page is live.
+/// The attributes that tie field `name` of form `action` to its `FieldNote` `note`:
+/// `aria-describedby`, and after a failed post without JavaScript `aria-invalid` and
+/// `autofocus` (the focus moves to the field the error is about).
+pub fn field_attrs(
+    action: &str,
+    name: &str,
+    note: impl Into<String>,
+) -> impl leptos::attr::Attribute {
+    let invalid = invalid(action, name);
+    view! { <{..} aria-describedby=note.into() aria-invalid=invalid autofocus=invalid/> }
+}
+
+/// The action of one of several forms that post to the same server function on a page (one
+/// per row, or two ways to change a session): `key` tells them apart, so a field error after a
+/// post without JavaScript shows at the form that was sent. The server function ignores it.
+pub fn form_action(action: &str, key: &str) -> String {
+    format!("{action}?form={key}")
+}
+
+/// Where a field's error shows, right after the field of form `action` (give the field
+/// `field_attrs`). Empty (and not shown) without an error; `LiveForm` fills it when the page
+/// is live.
 #[component]
 pub fn FieldNote(
     #[prop(into)] action: String,
@@ -436,8 +455,20 @@ pub fn FieldNote(
     #[prop(into)] id: String,
 ) -> impl IntoView {
     let text = field_error(&action, &name);
-    let role = text.as_ref().map(|_| "alert");
-    view! { <p class="field-error" id=id data-field-error=name role=role>{text}</p> }
+    view! { <FieldMessage name id text/> }
+}
+
+/// A `FieldNote` whose error is given: for fields inside islands, which do not see the
+/// page's message in the browser (the island gets it as a prop). A page that comes back with
+/// an error says it once as an alert (the message above the page); here it is the focused
+/// field's description, read out with the field.
+#[component]
+pub fn FieldMessage(
+    #[prop(into)] name: String,
+    #[prop(into)] id: String,
+    text: Option<String>,
+) -> impl IntoView {
+    view! { <p class="field-error" id=id data-field-error=name>{text}</p> }
 }
 
 /// The message `provide_flash` took, above the page's content.

@@ -186,3 +186,89 @@ test('a field error comes back at its field, which has the focus', async ({ brow
   await expect(admin.getByLabel('Member (email or name)')).toBeFocused();
   await expect(admin.getByLabel('Member (email or name)')).toHaveAttribute('aria-describedby', 'add-who-error');
 });
+
+test('every form puts its field errors at the field: society, event, session and roster forms', async ({ browser }) => {
+  const admin = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  await signIn(admin, 'admin', 'admin-pass', '/societies/new');
+  await notHydrated(admin);
+  const name = unique('Field Rowers');
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  const field = async (label: string | RegExp, note: string, text: string | RegExp) => {
+    const input = admin.getByLabel(label, { exact: typeof label === 'string' });
+    await expect(admin.locator(`#${note}`)).toContainText(text);
+    await expect(input).toHaveAttribute('aria-invalid', 'true');
+    await expect(input).toHaveAttribute('aria-describedby', new RegExp(`(^| )${note}( |$)`));
+    await expect(input).toBeFocused();
+  };
+
+  // A time zone nobody knows: the error stands under the time zone.
+  await admin.getByLabel('Name').fill(name);
+  await admin.getByLabel('Web address').fill(slug);
+  await admin.getByLabel('Time zone').fill('Mars/Olympus');
+  await admin.getByRole('button', { name: 'Create society' }).click();
+  await field('Time zone', 'time_zone-error', 'not a time zone we know');
+  await admin.getByLabel('Name').fill(name);
+  await admin.getByLabel('Web address').fill(slug);
+  await admin.getByLabel('Time zone').fill('Europe/Berlin');
+  await admin.getByRole('button', { name: 'Create society' }).click();
+  await expect(admin).toHaveURL(new RegExp(`/s/${slug}$`));
+
+  // The same address again: the error is the web address's (a field of an island).
+  await admin.goto('/societies/new');
+  await admin.getByLabel('Name').fill(name);
+  await admin.getByLabel('Web address').fill(slug);
+  await admin.getByLabel('Time zone').fill('UTC');
+  await admin.getByRole('button', { name: 'Create society' }).click();
+  await field('Web address', 'slug-error', /taken|in use/);
+  await expect(admin.locator('#name-error')).toBeEmpty();
+
+  // Settings: the same for the society's time zone.
+  await admin.goto(`/s/${slug}/settings`);
+  await admin.getByLabel('Time zone').fill('Nowhere/Special');
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await field('Time zone', 'time_zone-error', 'not a time zone we know');
+
+  // A weekly series without a weekday: the note is the weekdays', the first one has the focus.
+  const day = new Date(Date.now() + 2 * 864e5).toISOString().slice(0, 10);
+  await admin.goto(`/s/${slug}/events/new`);
+  await admin.getByLabel('Title').fill('Weekly squad');
+  await admin.getByLabel('First date').fill(day);
+  await admin.getByLabel('Weekly').check();
+  await admin.getByLabel('Last date').fill(day);
+  await admin.getByRole('button', { name: 'Create event' }).click();
+  await expect(admin.locator('#weekdays-error')).toContainText('Choose at least one weekday');
+  await expect(admin.getByLabel('Mon', { exact: true })).toBeFocused();
+  await expect(admin.getByRole('group', { name: 'On', exact: true })).toHaveAttribute('aria-describedby', 'weekdays-error');
+  // The series' fields stay shown (Weekly is chosen again).
+  await expect(admin.getByLabel('Weekly')).toBeChecked();
+
+  // A session: its own change form and the series' form post to one server function; the
+  // error stands in the form that was sent, which is open.
+  await admin.getByLabel('Title').fill('Single squad');
+  await admin.getByLabel('First date').fill(day);
+  await admin.getByLabel('Once').check();
+  await admin.getByRole('button', { name: 'Create event' }).click();
+  await expect(admin.getByTestId('event-created')).toBeVisible();
+  const session = admin.url();
+  await admin.getByText('Change this session').click();
+  await admin.locator('#one-date').fill('2300-01-01');
+  await admin.getByRole('button', { name: 'Save this session' }).click();
+  await expect(admin.locator('#one-date-error')).toContainText('Choose a date between 1900 and 2200.');
+  await expect(admin.locator('#one-date')).toBeFocused();
+  await expect(admin.locator('#one-date')).toHaveAttribute('aria-invalid', 'true');
+  await expect(admin.locator('#series-time-error')).toBeEmpty();
+  await expect(admin.locator('#series-title')).not.toHaveAttribute('aria-invalid');
+
+  // A roster row: the reason for removing one booking, blank, stands at that row's field.
+  await admin.goto(session);
+  await admin.getByTestId('book').click();
+  await expect(admin.getByTestId('booked')).toBeVisible();
+  const line = admin.getByTestId('confirmed').first();
+  await line.getByText('Remove', { exact: true }).click();
+  await line.getByLabel(/Why remove/).fill('   ');
+  await line.getByRole('button', { name: 'Remove booking' }).click();
+  const again = admin.getByTestId('confirmed').first();
+  await expect(again.locator('[data-field-error="reason"]')).toContainText('Give a reason');
+  await expect(again.getByLabel(/Why remove/)).toBeFocused();
+  await expect(again.getByLabel(/Why remove/)).toHaveAttribute('aria-invalid', 'true');
+});

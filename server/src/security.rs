@@ -151,7 +151,11 @@ pub async fn keep_errors_ours(
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let action = request.uri().path().to_string();
+    // The form as its page wrote the action (a `?form=` key tells forms of one page apart).
+    let action = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_string(),
+        |pq| pq.as_str().to_string(),
+    );
     let mut response = next.run(request).await;
     let Some(location) = response
         .headers()

@@ -9,7 +9,7 @@ use leptos::server_fn::ServerFn;
 use super::{get_sign_in_options, RequestEmailLink};
 use crate::error::AppError;
 use crate::paths::{encode_query_value, local_path};
-use crate::ui::{ErrorPage, LiveForm};
+use crate::ui::{field_attrs, ErrorPage, FieldNote, LiveForm};
 
 /// `/sign-in?next=/path`: Keycloak and/or an emailed link.
 #[component]
@@ -53,7 +53,9 @@ pub fn SignInPage() -> impl IntoView {
                                 <input type="hidden" name="next" value=next()/>
                                 <label for="email">"Email address"</label>
                                 <input id="email" name="email" type="email" required autocomplete="email"
-                                    inputmode="email" placeholder="name@example.org"/>
+                                    inputmode="email" placeholder="name@example.org"
+                                    {..field_attrs(RequestEmailLink::PATH, "email", "email-error")}/>
+                                <FieldNote action=RequestEmailLink::PATH name="email" id="email-error"/>
                                 <button type="submit" class="button">"Email me a sign-in link"</button>
                             </form>
                         </LiveForm>

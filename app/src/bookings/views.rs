@@ -13,7 +13,9 @@ use super::{
     ExcuseBooking, LiftBookingBan, MarkAttendance, MyBooking, RemoveBooking, Roster, RosterEntry,
     SessionBooking, SetBookingNote, UpdateBookingRules, MAX_NOTE_LEN, MAX_REASON_LEN,
 };
-use crate::ui::{invalid, when_text, ErrorPage, FieldNote, Icon, IconKind, LiveForm};
+use crate::ui::{
+    field_attrs, form_action, invalid, when_text, ErrorPage, FieldNote, Icon, IconKind, LiveForm,
+};
 
 fn at(t: chrono::NaiveDateTime) -> String {
     t.format("%a %-d %b, %H:%M").to_string()
@@ -82,7 +84,7 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
                     </LiveForm>
                 }.into_any(),
                 None => view! {
-                    <details>
+                    <details open=invalid(EnrolInSeries::PATH, "until").is_some()>
                         <summary>"Enrol in the whole term"</summary>
                         <LiveForm>
                             <form method="post" action=EnrolInSeries::url() class="stack">
@@ -90,7 +92,9 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
                                 <input type="hidden" name="event" value=event.0.to_string()/>
                                 <p class="hint">"A spot in every session of this series from now on (the waitlist where one is full), also in sessions added later."</p>
                                 <label for="enrol-until">"Until (optional)"</label>
-                                <input id="enrol-until" name="until" type="date"/>
+                                <input id="enrol-until" name="until" type="date"
+                                    {..field_attrs(EnrolInSeries::PATH, "until", "enrol-until-error")}/>
+                                <FieldNote action=EnrolInSeries::PATH name="until" id="enrol-until-error"/>
                                 <button type="submit" class="button" data-testid="enrol">"Enrol"</button>
                             </form>
                         </LiveForm>
@@ -206,8 +210,7 @@ fn RosterView(roster: Roster, slug: String, is_admin: bool) -> impl IntoView {
                     <input type="hidden" name="id" value=id/>
                     <label for="walk-in">"Add a walk-in"</label>
                     <input id="walk-in" name="who" required placeholder="Email or name" autocomplete="off"
-                        aria-describedby="walk-in-error" aria-invalid=invalid(AddWalkIn::PATH, "who")
-                        autofocus=invalid(AddWalkIn::PATH, "who")/>
+                        {..field_attrs(AddWalkIn::PATH, "who", "walk-in-error")}/>
                     <button type="submit" class="button">"Add"</button>
                     <FieldNote action=AddWalkIn::PATH name="who" id="walk-in-error"/>
                 </form>
@@ -226,13 +229,11 @@ fn RosterView(roster: Roster, slug: String, is_admin: bool) -> impl IntoView {
                         <input type="hidden" name="id" value=id/>
                         <label for="add-who">"Member (email or name)"</label>
                         <input id="add-who" name="who" required autocomplete="off"
-                            aria-describedby="add-who-error" aria-invalid=invalid(AddBooking::PATH, "who")
-                            autofocus=invalid(AddBooking::PATH, "who")/>
+                            {..field_attrs(AddBooking::PATH, "who", "add-who-error")}/>
                         <FieldNote action=AddBooking::PATH name="who" id="add-who-error"/>
                         <label for="add-reason">"Reason (the member reads it)"</label>
                         <input id="add-reason" name="reason" required maxlength=MAX_REASON_LEN.to_string()
-                            aria-describedby="add-reason-error" aria-invalid=invalid(AddBooking::PATH, "reason")
-                            autofocus=invalid(AddBooking::PATH, "reason")/>
+                            {..field_attrs(AddBooking::PATH, "reason", "add-reason-error")}/>
                         <FieldNote action=AddBooking::PATH name="reason" id="add-reason-error"/>
                         <button type="submit" class="button">"Add booking"</button>
                     </form>
@@ -322,6 +323,9 @@ fn RosterLine(
     } else {
         format!("Note: {}", e.note)
     };
+    let note_action = form_action(SetBookingNote::PATH, &e.booking_id.0.to_string());
+    let note_id = format!("note-{}-error", e.booking_id.0);
+    let note_failed = invalid(&note_action, "note").is_some();
     view! {
         <li data-testid="confirmed" data-user=user data-booking=e.booking_id.0.to_string()
             data-attendance=e.attendance.map(Attendance::as_str).unwrap_or("")>
@@ -329,15 +333,17 @@ fn RosterLine(
             {e.walk_in.then(|| view! { <span class="badge">"Walk-in"</span> })}
             {e.enrolled.then(|| view! { <span class="badge">"Term"</span> })}
             {marks}
-            <details class="note">
+            <details class="note" open=note_failed>
                 <summary>{note_label}</summary>
                 <LiveForm>
-                    <form method="post" action=SetBookingNote::url() class="inline-form">
+                    <form method="post" action=note_action.clone() class="inline-form">
                         <input type="hidden" name="slug" value=slug/>
                         <input type="hidden" name="id" value=id/>
                         <input type="hidden" name="booking" value=e.booking_id.0.to_string()/>
-                        <input name="note" aria-label="Note" maxlength=MAX_NOTE_LEN.to_string() value=e.note/>
+                        <input name="note" aria-label="Note" maxlength=MAX_NOTE_LEN.to_string() value=e.note
+                            {..field_attrs(&note_action, "note", note_id.clone())}/>
                         <button type="submit" class="button small">"Save"</button>
+                        <FieldNote action=note_action.clone() name="note" id=note_id.clone()/>
                     </form>
                 </LiveForm>
             </details>
@@ -348,16 +354,22 @@ fn RosterLine(
 
 #[component]
 fn RemoveForm(slug: String, entry: RosterEntry) -> impl IntoView {
+    let booking = entry.booking_id.0.to_string();
+    let action = form_action(RemoveBooking::PATH, &booking);
+    let note = format!("remove-{booking}-error");
+    let failed = invalid(&action, "reason").is_some();
     view! {
-        <details class="remove">
+        <details class="remove" open=failed>
             <summary>"Remove"</summary>
             <LiveForm>
-                <form method="post" action=RemoveBooking::url() class="inline-form">
+                <form method="post" action=action.clone() class="inline-form">
                     <input type="hidden" name="slug" value=slug/>
-                    <input type="hidden" name="booking" value=entry.booking_id.0.to_string()/>
+                    <input type="hidden" name="booking" value=booking/>
                     <input name="reason" required aria-label=format!("Why remove {}", entry.name)
-                        maxlength=MAX_REASON_LEN.to_string() placeholder="Reason"/>
+                        maxlength=MAX_REASON_LEN.to_string() placeholder="Reason"
+                        {..field_attrs(&action, "reason", note.clone())}/>
                     <button type="submit" class="button small danger">"Remove booking"</button>
+                    <FieldNote action=action.clone() name="reason" id=note.clone()/>
                 </form>
             </LiveForm>
         </details>
@@ -474,10 +486,13 @@ fn RulesForm(slug: String, rules: BookingRules) -> impl IntoView {
                 <input type="hidden" name="slug" value=slug/>
                 {BookingRules::FIELDS.into_iter().map(|(name, label, min, max)| {
                     let id = format!("rule-{name}");
+                    let note = format!("rule-{name}-error");
                     view! {
                         <label for=id.clone()>{label}</label>
                         <input id=id name=name type="number" required min=min.to_string() max=max.to_string()
-                            value=rules.get(name).to_string()/>
+                            value=rules.get(name).to_string()
+                            {..field_attrs(UpdateBookingRules::PATH, name, note.clone())}/>
+                        <FieldNote action=UpdateBookingRules::PATH name=name id=note/>
                     }
                 }).collect_view()}
                 <p class="hint">"A late cancellation or a no-show is a strike. Term enrolments do not count towards the booking limits."</p>

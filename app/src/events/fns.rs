@@ -140,10 +140,10 @@ pub async fn create_event(
     slug: String,
     #[server(flatten)] form: EventForm,
     #[server(default)] weekdays: Vec<String>,
-    #[server(default)] trainers: Vec<String>,
+    #[server(default)] trainer_ids: Vec<String>,
 ) -> Result<CreatedEvent, AppError> {
     let (me, state, society) = caller_in(&slug).await?;
-    let new = form.parse(&weekdays, &trainers)?;
+    let new = form.parse(&weekdays, &trainer_ids)?;
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let created = db::create(&mut tx, &admin, new).await?;
@@ -185,7 +185,7 @@ pub async fn change_session(
     id: String,
     scope: String,
     #[server(flatten)] form: SessionForm,
-    #[server(default)] trainers: Vec<String>,
+    #[server(default)] trainer_ids: Vec<String>,
 ) -> Result<(), AppError> {
     let (me, state, society) = caller_in(&slug).await?;
     let id = OccurrenceId(parse_id(&id)?);
@@ -194,7 +194,7 @@ pub async fn change_session(
     let start_time = parse_time("start_time", &form.start_time)?;
     let duration_minutes = parse_number("duration_minutes", &form.duration_minutes, "duration")?;
     let capacity = parse_number("capacity", &form.capacity, "number of spots")?;
-    let trainers = parse_trainers("trainer_ids", &trainers)?;
+    let trainers = parse_trainers("trainer_ids", &trainer_ids)?;
     let SessionForm {
         title,
         description,

@@ -16,31 +16,36 @@ use crate::access::MembershipRole;
 use crate::bookings::{BookingPanel, RosterPanel};
 use crate::ids::{CategoryId, UserId};
 use crate::societies::use_society;
-use crate::ui::{ErrorPage, LiveForm};
+use crate::ui::{field_attrs, form_action, invalid, ErrorPage, FieldNote, LiveForm};
 
-/// Checkboxes for the society's trainers (`trainers[]`), `chosen` ticked.
+/// Checkboxes for the society's trainers (`trainer_ids[]`), `chosen` ticked.
 #[component]
 fn TrainerChoices(
     trainers: Vec<Trainer>,
     chosen: Vec<UserId>,
     prefix: &'static str,
+    action: String,
 ) -> impl IntoView {
+    let note = format!("{prefix}-trainers-error");
+    let invalid = invalid(&action, "trainer_ids");
     view! {
-        <fieldset class="choices">
+        <fieldset class="choices" aria-describedby=note.clone()>
             <legend>"Trainers"</legend>
             {trainers.is_empty().then(|| view! {
                 <p class="hint">"No trainers yet: make members trainers on the Members page."</p>
             })}
-            {trainers.into_iter().map(|t| {
+            {trainers.into_iter().enumerate().map(|(i, t)| {
                 let id = format!("{prefix}-trainer-{}", t.id.0);
                 let checked = chosen.contains(&t.id);
                 view! {
                     <label for=id.clone()>
-                        <input type="checkbox" id=id.clone() name="trainers[]" value=t.id.0.to_string() checked=checked/>
+                        <input type="checkbox" id=id.clone() name="trainer_ids[]" value=t.id.0.to_string() checked=checked
+                            autofocus=invalid.filter(|_| i == 0)/>
                         " " {t.name}
                     </label>
                 }
             }).collect_view()}
+            <FieldNote action=action.clone() name="trainer_ids" id=note.clone()/>
         </fieldset>
     }
 }
@@ -50,16 +55,19 @@ fn CategorySelect(
     categories: Vec<Category>,
     chosen: Option<CategoryId>,
     id: &'static str,
+    action: String,
 ) -> impl IntoView {
+    let note = format!("{id}-error");
     view! {
         <label for=id>"Category"</label>
-        <select id=id name="category">
+        <select id=id name="category" {..field_attrs(&action, "category", note.clone())}>
             <option value="">"None"</option>
             {categories.into_iter().map(|c| {
                 let selected = chosen == Some(c.id);
                 view! { <option value=c.id.0.to_string() selected=selected>{c.name}</option> }
             }).collect_view()}
         </select>
+        <FieldNote action=action.clone() name="category" id=note.clone()/>
     }
 }
 
@@ -70,17 +78,26 @@ fn SessionFields(
     location: String,
     capacity: i32,
     prefix: &'static str,
+    action: String,
 ) -> impl IntoView {
     let (min, max) = DURATION_RANGE;
+    let [duration_note, location_note, capacity_note] =
+        ["duration", "location", "capacity"].map(|f| format!("{prefix}-{f}-error"));
     view! {
         <label for=format!("{prefix}-duration")>"Duration (minutes)"</label>
         <input id=format!("{prefix}-duration") name="duration_minutes" type="number" required
-            min=min.to_string() max=max.to_string() value=duration.to_string()/>
+            min=min.to_string() max=max.to_string() value=duration.to_string()
+            {..field_attrs(&action, "duration_minutes", duration_note.clone())}/>
+        <FieldNote action=action.clone() name="duration_minutes" id=duration_note.clone()/>
         <label for=format!("{prefix}-location")>"Location"</label>
-        <input id=format!("{prefix}-location") name="location" maxlength=MAX_LOCATION_LEN.to_string() value=location/>
+        <input id=format!("{prefix}-location") name="location" maxlength=MAX_LOCATION_LEN.to_string() value={location}
+            {..field_attrs(&action, "location", location_note.clone())}/>
+        <FieldNote action=action.clone() name="location" id=location_note.clone()/>
         <label for=format!("{prefix}-capacity")>"Spots"</label>
         <input id=format!("{prefix}-capacity") name="capacity" type="number" required min="1"
-            max=MAX_CAPACITY.to_string() value=capacity.to_string()/>
+            max=MAX_CAPACITY.to_string() value=capacity.to_string()
+            {..field_attrs(&action, "capacity", capacity_note.clone())}/>
+        <FieldNote action=action.clone() name="capacity" id=capacity_note.clone()/>
     }
 }
 
@@ -105,6 +122,14 @@ pub fn NewEventPage() -> impl IntoView {
 
 #[component]
 fn NewEventForm(slug: String, options: EventFormOptions) -> impl IntoView {
+    let action = CreateEvent::PATH;
+    // A weekly series' fields show when "Weekly" is chosen (CSS): after a failed post
+    // without JavaScript about one of them, the series was what was asked for.
+    let weekly = ["weekdays", "interval", "count", "until"]
+        .iter()
+        .any(|f| invalid(action, f).is_some());
+    let count_failed = invalid(action, "count").is_some();
+    let weekdays_invalid = invalid(action, "weekdays");
     view! {
         <section class="card narrow">
             <h1>"New event"</h1>
@@ -113,53 +138,70 @@ fn NewEventForm(slug: String, options: EventFormOptions) -> impl IntoView {
                     <input type="hidden" name="slug" value=slug/>
                     <label for="title">"Title"</label>
                     <input id="title" name="title" required maxlength=MAX_TITLE_LEN.to_string()
-                        placeholder="Beginners' swim"/>
+                        placeholder="Beginners' swim" {..field_attrs(action, "title", "title-error")}/>
+                    <FieldNote action name="title" id="title-error"/>
                     <label for="description">"Description"</label>
                     <textarea id="description" name="description" rows="3"
-                        maxlength=MAX_DESCRIPTION_LEN.to_string()></textarea>
-                    <CategorySelect categories=options.categories chosen=None id="category"/>
-                    <SessionFields duration=60 location=String::new() capacity=12 prefix="new"/>
-                    <TrainerChoices trainers=options.trainers chosen=Vec::new() prefix="new"/>
+                        maxlength=MAX_DESCRIPTION_LEN.to_string()
+                        {..field_attrs(action, "description", "description-error")}></textarea>
+                    <FieldNote action name="description" id="description-error"/>
+                    <CategorySelect categories=options.categories chosen=None id="category" action=action.to_string()/>
+                    <SessionFields duration=60 location=String::new() capacity=12 prefix="new" action=action.to_string()/>
+                    <TrainerChoices trainers=options.trainers chosen=Vec::new() prefix="new" action=action.to_string()/>
 
                     <label for="start_date">"First date"</label>
-                    <input id="start_date" name="start_date" type="date" required/>
+                    <input id="start_date" name="start_date" type="date" required
+                        {..field_attrs(action, "start_date", "start_date-error")}/>
+                    <FieldNote action name="start_date" id="start_date-error"/>
                     <label for="start_time">"Start time"</label>
-                    <input id="start_time" name="start_time" type="time" required value="18:00"/>
+                    <input id="start_time" name="start_time" type="time" required value="18:00"
+                        {..field_attrs(action, "start_time", "start_time-error")}/>
+                    <FieldNote action name="start_time" id="start_time-error"/>
                     <p class="hint">"Local time in " {options.time_zone} "."</p>
 
-                    <fieldset class="choices repeat">
+                    <fieldset class="choices repeat" aria-describedby="repeat-error">
                         <legend>"Repeats"</legend>
-                        <label><input type="radio" name="repeat" value="once" checked=true/>" Once"</label>
-                        <label><input type="radio" name="repeat" value="weekly" id="repeat-weekly"/>" Weekly"</label>
+                        <label><input type="radio" name="repeat" value="once" checked=!weekly
+                            autofocus=invalid(action, "repeat")/>" Once"</label>
+                        <label><input type="radio" name="repeat" value="weekly" id="repeat-weekly" checked=weekly/>" Weekly"</label>
+                        <FieldNote action name="repeat" id="repeat-error"/>
                     </fieldset>
                     <div class="weekly-fields stack">
-                        <fieldset class="choices weekdays">
+                        <fieldset class="choices weekdays" aria-describedby="weekdays-error">
                             <legend>"On"</legend>
-                            {WEEKDAYS.into_iter().map(|d| {
+                            {WEEKDAYS.into_iter().enumerate().map(|(i, d)| {
                                 let code = super::weekday_code(d);
                                 let id = format!("weekday-{code}");
                                 view! {
                                     <label for=id.clone()>
-                                        <input type="checkbox" id=id.clone() name="weekdays[]" value=code/>
+                                        <input type="checkbox" id=id.clone() name="weekdays[]" value=code
+                                            autofocus=weekdays_invalid.filter(|_| i == 0)/>
                                         " " {super::weekday_label(d)}
                                     </label>
                                 }
                             }).collect_view()}
+                            <FieldNote action name="weekdays" id="weekdays-error"/>
                         </fieldset>
                         <label for="interval">"Every … weeks"</label>
-                        <input id="interval" name="interval" type="number" min="1" max="52" value="1"/>
+                        <input id="interval" name="interval" type="number" min="1" max="52" value="1"
+                            {..field_attrs(action, "interval", "interval-error")}/>
+                        <FieldNote action name="interval" id="interval-error"/>
                         <fieldset class="choices">
                             <legend>"Ends"</legend>
-                            <label><input type="radio" name="ends" value="until" checked=true/>" On a date"</label>
-                            <label><input type="radio" name="ends" value="count"/>" After a number of sessions"</label>
+                            <label><input type="radio" name="ends" value="until" checked=!count_failed/>" On a date"</label>
+                            <label><input type="radio" name="ends" value="count" checked=count_failed/>" After a number of sessions"</label>
                         </fieldset>
                         <div class="stack until-field">
                             <label for="until">"Last date"</label>
-                            <input id="until" name="until" type="date"/>
+                            <input id="until" name="until" type="date"
+                                {..field_attrs(action, "until", "until-error")}/>
+                            <FieldNote action name="until" id="until-error"/>
                         </div>
                         <div class="stack count-field">
                             <label for="count">"Number of sessions"</label>
-                            <input id="count" name="count" type="number" min="1" max=MAX_SERIES_SESSIONS.to_string()/>
+                            <input id="count" name="count" type="number" min="1" max=MAX_SERIES_SESSIONS.to_string()
+                                {..field_attrs(action, "count", "count-error")}/>
+                            <FieldNote action name="count" id="count-error"/>
                         </div>
                     </div>
                     <button type="submit" class="button primary">"Create event"</button>
@@ -271,20 +313,35 @@ fn SessionKey(detail: OccurrenceDetail) -> impl IntoView {
 fn ChangeOneForm(detail: OccurrenceDetail, trainers: Vec<Trainer>) -> impl IntoView {
     let s = detail.summary.clone();
     let length = (s.ends_at - s.starts_at).num_minutes() as i32;
+    let action = form_action(ChangeSession::PATH, "one");
+    let failed = [
+        "start_date",
+        "start_time",
+        "duration_minutes",
+        "location",
+        "capacity",
+        "trainer_ids",
+    ]
+    .iter()
+    .any(|f| invalid(&action, f).is_some());
     view! {
-        <details>
+        <details open=failed>
             <summary>"Change this session"</summary>
             <LiveForm>
-                <form method="post" action=ChangeSession::url() class="stack">
+                <form method="post" action=action.clone() class="stack">
                     <SessionKey detail=detail.clone()/>
                     <input type="hidden" name="scope" value="one"/>
                     <label for="one-date">"Date"</label>
-                    <input id="one-date" name="start_date" type="date" required value=s.starts_local.date().to_string()/>
+                    <input id="one-date" name="start_date" type="date" required value=s.starts_local.date().to_string()
+                        {..field_attrs(&action, "start_date", "one-date-error")}/>
+                    <FieldNote action=action.clone() name="start_date" id="one-date-error"/>
                     <label for="one-time">"Start time"</label>
                     <input id="one-time" name="start_time" type="time" required
-                        value=s.starts_local.format("%H:%M").to_string()/>
-                    <SessionFields duration=length location=s.location capacity=s.capacity prefix="one"/>
-                    <TrainerChoices trainers chosen=detail.trainer_ids prefix="one"/>
+                        value=s.starts_local.format("%H:%M").to_string()
+                        {..field_attrs(&action, "start_time", "one-time-error")}/>
+                    <FieldNote action=action.clone() name="start_time" id="one-time-error"/>
+                    <SessionFields duration=length location=s.location capacity=s.capacity prefix="one" action=action.clone()/>
+                    <TrainerChoices trainers chosen=detail.trainer_ids prefix="one" action=action.clone()/>
                     <button type="submit" class="button primary">"Save this session"</button>
                 </form>
             </LiveForm>
@@ -296,11 +353,25 @@ fn ChangeOneForm(detail: OccurrenceDetail, trainers: Vec<Trainer>) -> impl IntoV
 fn ChangeSeriesForm(detail: OccurrenceDetail, options: EventFormOptions) -> impl IntoView {
     let series = detail.weekly.is_some();
     let e = detail.event.clone();
+    let action = form_action(ChangeSession::PATH, "series");
+    let failed = [
+        "scope",
+        "title",
+        "description",
+        "category",
+        "start_time",
+        "duration_minutes",
+        "location",
+        "capacity",
+        "trainer_ids",
+    ]
+    .iter()
+    .any(|f| invalid(&action, f).is_some());
     view! {
-        <details>
+        <details open=failed>
             <summary>{if series { "Change the series" } else { "Change the event" }}</summary>
             <LiveForm>
-                <form method="post" action=ChangeSession::url() class="stack">
+                <form method="post" action=action.clone() class="stack">
                     <SessionKey detail=detail.clone()/>
                     {if series {
                         view! {
@@ -314,16 +385,22 @@ fn ChangeSeriesForm(detail: OccurrenceDetail, options: EventFormOptions) -> impl
                         view! { <input type="hidden" name="scope" value="all"/> }.into_any()
                     }}
                     <label for="series-title">"Title"</label>
-                    <input id="series-title" name="title" required maxlength=MAX_TITLE_LEN.to_string() value=e.title/>
+                    <input id="series-title" name="title" required maxlength=MAX_TITLE_LEN.to_string() value=e.title
+                        {..field_attrs(&action, "title", "series-title-error")}/>
+                    <FieldNote action=action.clone() name="title" id="series-title-error"/>
                     <label for="series-description">"Description"</label>
                     <textarea id="series-description" name="description" rows="3"
-                        maxlength=MAX_DESCRIPTION_LEN.to_string()>{e.description}</textarea>
-                    <CategorySelect categories=options.categories chosen=e.category id="series-category"/>
+                        maxlength=MAX_DESCRIPTION_LEN.to_string()
+                        {..field_attrs(&action, "description", "series-description-error")}>{e.description}</textarea>
+                    <FieldNote action=action.clone() name="description" id="series-description-error"/>
+                    <CategorySelect categories=options.categories chosen=e.category id="series-category" action=action.clone()/>
                     <label for="series-time">"Start time"</label>
                     <input id="series-time" name="start_time" type="time" required
-                        value=detail.event_start_time.format("%H:%M").to_string()/>
-                    <SessionFields duration=e.duration_minutes location=e.location capacity=e.capacity prefix="series"/>
-                    <TrainerChoices trainers=options.trainers chosen=e.trainers prefix="series"/>
+                        value=detail.event_start_time.format("%H:%M").to_string()
+                        {..field_attrs(&action, "start_time", "series-time-error")}/>
+                    <FieldNote action=action.clone() name="start_time" id="series-time-error"/>
+                    <SessionFields duration=e.duration_minutes location=e.location capacity=e.capacity prefix="series" action=action.clone()/>
+                    <TrainerChoices trainers=options.trainers chosen=e.trainers prefix="series" action=action.clone()/>
                     <p class="hint">"Only what you change here reaches the sessions: a session changed on its own keeps the rest."</p>
                     <button type="submit" class="button primary">"Save"</button>
                 </form>
@@ -335,14 +412,16 @@ fn ChangeSeriesForm(detail: OccurrenceDetail, options: EventFormOptions) -> impl
 #[component]
 fn CancelForm(detail: OccurrenceDetail) -> impl IntoView {
     view! {
-        <details>
+        <details open=invalid(CancelSession::PATH, "reason").is_some()>
             <summary>"Cancel this session"</summary>
             <LiveForm>
                 <form method="post" action=CancelSession::url() class="stack">
                     <SessionKey detail/>
                     <label for="cancel-reason">"Reason (the people coming will read it)"</label>
                     <textarea id="cancel-reason" name="reason" rows="2" required
-                        maxlength=MAX_REASON_LEN.to_string()></textarea>
+                        maxlength=MAX_REASON_LEN.to_string()
+                        {..field_attrs(CancelSession::PATH, "reason", "cancel-reason-error")}></textarea>
+                    <FieldNote action=CancelSession::PATH name="reason" id="cancel-reason-error"/>
                     <button type="submit" class="button danger">"Cancel session"</button>
                 </form>
             </LiveForm>
@@ -353,7 +432,7 @@ fn CancelForm(detail: OccurrenceDetail) -> impl IntoView {
 #[component]
 fn EndSeriesForm(detail: OccurrenceDetail) -> impl IntoView {
     view! {
-        <details>
+        <details open=invalid(EndEventSeries::PATH, "until").is_some()>
             <summary>"End the series early"</summary>
             <LiveForm>
                 <form method="post" action=EndEventSeries::url() class="stack">
@@ -361,7 +440,9 @@ fn EndSeriesForm(detail: OccurrenceDetail) -> impl IntoView {
                     <input type="hidden" name="event" value=detail.summary.event_id.0.to_string()/>
                     <label for="end-until">"Last date"</label>
                     <input id="end-until" name="until" type="date" required
-                        value=detail.summary.starts_local.date().to_string()/>
+                        value=detail.summary.starts_local.date().to_string()
+                        {..field_attrs(EndEventSeries::PATH, "until", "end-until-error")}/>
+                    <FieldNote action=EndEventSeries::PATH name="until" id="end-until-error"/>
                     <p class="hint">"Sessions after this date are removed."</p>
                     <button type="submit" class="button danger">"End series"</button>
                 </form>
@@ -473,8 +554,10 @@ pub fn CategoriesPanel() -> impl IntoView {
                                 <input type="hidden" name="slug" value=slug.clone()/>
                                 <label for="category-name">"New category"</label>
                                 <input id="category-name" name="name" required maxlength=super::MAX_CATEGORY_LEN.to_string()
-                                    placeholder="Beginners"/>
+                                    placeholder="Beginners"
+                                    {..field_attrs(super::CreateCategory::PATH, "name", "category-name-error")}/>
                                 <button type="submit" class="button">"Add"</button>
+                                <FieldNote action=super::CreateCategory::PATH name="name" id="category-name-error"/>
                             </form>
                         </LiveForm>
                     </section>

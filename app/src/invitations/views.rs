@@ -16,7 +16,7 @@ use crate::auth::{get_sign_in_options, RequestEmailLink};
 use crate::error::AppError;
 use crate::paths::encode_query_value;
 use crate::societies::use_society;
-use crate::ui::{date_time, ErrorPage, LiveForm};
+use crate::ui::{date_time, field_attrs, ErrorPage, FieldNote, LiveForm};
 
 /// `/s/:slug/invitations`: admins invite people by email and see what became of it.
 #[component]
@@ -45,7 +45,9 @@ pub fn InvitationsPage() -> impl IntoView {
                                 <input type="hidden" name="slug" value=slug/>
                                 <label for="invite-email">"Email address"</label>
                                 <input id="invite-email" name="email" type="email" required autocomplete="off"
-                                    inputmode="email" placeholder="name@example.org"/>
+                                    inputmode="email" placeholder="name@example.org"
+                                    {..field_attrs(InviteMember::PATH, "email", "invite-email-error")}/>
+                                <FieldNote action=InviteMember::PATH name="email" id="invite-email-error"/>
                                 <label for="invite-role">"Role"</label>
                                 <select id="invite-role" name="role">
                                     {MembershipRole::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}

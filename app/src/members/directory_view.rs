@@ -13,7 +13,7 @@ use super::{
 };
 use crate::paths::encode_query_value;
 use crate::societies::use_society;
-use crate::ui::{ErrorPage, LiveForm};
+use crate::ui::{field_attrs, form_action, invalid, ErrorPage, FieldNote, LiveForm};
 
 /// The directory search in the page's address: `?q=&role=&status=&page=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +199,11 @@ fn ManageMember(
     });
     let (s1, s2, s3) = (slug.clone(), slug.clone(), slug.clone());
     let (m1, m2, m3) = (member.clone(), member.clone(), member.clone());
+    let suspend = form_action(SuspendMember::PATH, &member);
+    let remove = form_action(RemoveMember::PATH, &member);
+    let failed = invalid(&suspend, "reason")
+        .or(invalid(&remove, "reason"))
+        .is_some();
     let suspension = if member_status == MembershipStatus::Suspended {
         view! {
             <form method="post" action=ReinstateMember::url() class="decide">
@@ -210,18 +215,19 @@ fn ManageMember(
         .into_any()
     } else {
         view! {
-            <form method="post" action=SuspendMember::url() class="decide">
+            <form method="post" action=suspend.clone() class="decide">
                 <input type="hidden" name="slug" value=s2/>
                 <input type="hidden" name="member" value=m2/>
                 <input name="reason" aria-label="Reason for suspending (optional)" placeholder="Reason (optional)"
-                    maxlength=MAX_TEXT_LEN.to_string()/>
+                    maxlength=MAX_TEXT_LEN.to_string() {..field_attrs(&suspend, "reason", format!("suspend-{member}-error"))}/>
                 <button type="submit" class="button">"Suspend"</button>
+                <FieldNote action=suspend.clone() name="reason" id=format!("suspend-{member}-error")/>
             </form>
         }
         .into_any()
     };
     view! {
-        <details class="manage">
+        <details class="manage" open=failed>
             <summary aria-label=format!("Manage {name}")>"Manage"</summary>
             <form method="post" action=SetMemberRole::url() class="decide">
                 <input type="hidden" name="slug" value=s1/>
@@ -230,12 +236,13 @@ fn ManageMember(
                 <button type="submit" class="button">"Change role"</button>
             </form>
             {suspension}
-            <form method="post" action=RemoveMember::url() class="decide">
+            <form method="post" action=remove.clone() class="decide">
                 <input type="hidden" name="slug" value=s3/>
                 <input type="hidden" name="member" value=m3/>
                 <input name="reason" aria-label="Reason for removing (optional)" placeholder="Reason (optional)"
-                    maxlength=MAX_TEXT_LEN.to_string()/>
+                    maxlength=MAX_TEXT_LEN.to_string() {..field_attrs(&remove, "reason", format!("remove-{member}-error"))}/>
                 <button type="submit" class="button danger">"Remove"</button>
+                <FieldNote action=remove.clone() name="reason" id=format!("remove-{member}-error")/>
             </form>
         </details>
     }

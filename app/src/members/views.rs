@@ -10,7 +10,7 @@ use super::{
 };
 use crate::access::use_user;
 use crate::societies::use_society;
-use crate::ui::{plural, ErrorPage, LiveForm};
+use crate::ui::{field_attrs, form_action, invalid, plural, ErrorPage, FieldNote, LiveForm};
 
 /// The signed-in user's standing in the society of this page, with the one action that fits
 /// it.
@@ -68,7 +68,9 @@ pub fn MembershipPanel() -> impl IntoView {
                                     <form method="post" action=RequestMembership::url() class="stack">
                                         <input type="hidden" name="slug" value=slug/>
                                         <label for="join-message">"Message to the admins (optional)"</label>
-                                        <textarea id="join-message" name="message" rows="3" maxlength=MAX_TEXT_LEN.to_string()></textarea>
+                                        <textarea id="join-message" name="message" rows="3" maxlength=MAX_TEXT_LEN.to_string()
+                                            {..field_attrs(RequestMembership::PATH, "message", "join-message-error")}></textarea>
+                                        <FieldNote action=RequestMembership::PATH name="message" id="join-message-error"/>
                                         <button type="submit" class="button primary">"Ask to join"</button>
                                     </form>
                                 }.into_any()
@@ -104,10 +106,11 @@ pub fn RequestsPage() -> impl IntoView {
                             view! { <p class="empty" data-testid="no-requests">"No requests are waiting."</p> }.into_any()
                         } else {
                             let count = list.len();
+                            let none_ticked = invalid(DecideRequests::PATH, "members");
                             view! {
                                 <LiveForm>
                                     <ul class="requests" aria-label="Pending requests">
-                                        {list.into_iter().map(|r| {
+                                        {list.into_iter().enumerate().map(|(i, r)| {
                                             let member = r.user_id.0.to_string();
                                             let (slug_a, slug_r, member_a) = (slug.clone(), slug.clone(), member.clone());
                                             let check_id = format!("pick-{member}");
@@ -116,7 +119,8 @@ pub fn RequestsPage() -> impl IntoView {
                                                     <p>
                                                         // Ticked boxes belong to the bulk form below (HTML `form` attribute).
                                                         <input type="checkbox" class="pick" id=check_id.clone() name="members[]"
-                                                            value=member.clone() form="bulk-decide"/>
+                                                            value=member.clone() form="bulk-decide" aria-describedby="bulk-members-error"
+                                                            autofocus=none_ticked.filter(|_| i == 0)/>
                                                         <label for=check_id>
                                                             <strong>{r.name}</strong>" "<span class="muted">{r.email}</span>
                                                         </label>
@@ -131,9 +135,12 @@ pub fn RequestsPage() -> impl IntoView {
                                     </ul>
                                     <form method="post" action=DecideRequests::url() id="bulk-decide" class="bulk stack">
                                         <h2>"Decide the ticked requests"</h2>
+                                        <FieldNote action=DecideRequests::PATH name="members" id="bulk-members-error"/>
                                         <input type="hidden" name="slug" value=slug.clone()/>
                                         <label for="bulk-reason">"Reason, sent to each of them (optional)"</label>
-                                        <input id="bulk-reason" name="reason" maxlength=MAX_TEXT_LEN.to_string()/>
+                                        <input id="bulk-reason" name="reason" maxlength=MAX_TEXT_LEN.to_string()
+                                            {..field_attrs(DecideRequests::PATH, "reason", "bulk-reason-error")}/>
+                                        <FieldNote action=DecideRequests::PATH name="reason" id="bulk-reason-error"/>
                                         <p class="decide">
                                             <button type="submit" name="decision" value="approve" class="button primary">
                                                 "Approve ticked"
@@ -173,13 +180,17 @@ fn DecideForm(
     } else {
         "button"
     };
+    let action = form_action(DecideRequest::PATH, &format!("{decision}-{member}"));
+    let note = format!("{decision}-{member}-error");
     view! {
-        <form method="post" action=DecideRequest::url() class="decide">
+        <form method="post" action=action.clone() class="decide">
             <input type="hidden" name="slug" value=slug/>
             <input type="hidden" name="member" value=member/>
             <input type="hidden" name="decision" value=decision/>
-            <input name="reason" aria-label=reason_label placeholder="Reason (optional)" maxlength=MAX_TEXT_LEN.to_string()/>
+            <input name="reason" aria-label=reason_label placeholder="Reason (optional)" maxlength=MAX_TEXT_LEN.to_string()
+                {..field_attrs(&action, "reason", note.clone())}/>
             <button type="submit" class=class>{label}</button>
+            <FieldNote action=action.clone() name="reason" id=note.clone()/>
         </form>
     }
 }

@@ -13,7 +13,7 @@ use super::{
 use crate::access::use_user;
 use crate::access::MembershipRole;
 use crate::error::AppError;
-use crate::ui::{ErrorPage, LiveForm};
+use crate::ui::{field_attrs, field_error, ErrorPage, FieldMessage, FieldNote, LiveForm};
 
 /// `/`: every society on this installation.
 #[component]
@@ -179,6 +179,7 @@ pub fn SettingsPage(children: ChildrenFn) -> impl IntoView {
                 let zones = zones.await.unwrap_or_default();
                 let open = s.join_policy == JoinPolicy::Open;
                 let children = children.get_value();
+                let action = UpdateSocietySettings::PATH;
                 view! {
                     <section class="card narrow">
                         <h1>"Settings"</h1>
@@ -186,16 +187,21 @@ pub fn SettingsPage(children: ChildrenFn) -> impl IntoView {
                             <form method="post" action=UpdateSocietySettings::url() class="stack">
                                 <input type="hidden" name="slug" value=s.slug.clone()/>
                                 <label for="name">"Name"</label>
-                                <input id="name" name="name" required maxlength="100" value=s.name.clone()/>
+                                <input id="name" name="name" required maxlength="100" value=s.name.clone()
+                                    {..field_attrs(action, "name", "name-error")}/>
+                                <FieldNote action name="name" id="name-error"/>
 
                                 <label for="description">"Description"</label>
                                 <textarea id="description" name="description" rows="5"
-                                    maxlength=super::MAX_DESCRIPTION_LEN.to_string()>{s.description.clone()}</textarea>
-                                <p class="hint">"Shown on the society's public page: what you do, where and when."</p>
+                                    maxlength=super::MAX_DESCRIPTION_LEN.to_string()
+                                    {..field_attrs(action, "description", "description-error description-hint")}>{s.description.clone()}</textarea>
+                                <FieldNote action name="description" id="description-error"/>
+                                <p class="hint" id="description-hint">"Shown on the society's public page: what you do, where and when."</p>
 
                                 <label for="time_zone">"Time zone"</label>
                                 <input id="time_zone" name="time_zone" required list="time-zones" autocomplete="off"
-                                    value=s.time_zone.clone()/>
+                                    value=s.time_zone.clone() {..field_attrs(action, "time_zone", "time_zone-error")}/>
+                                <FieldNote action name="time_zone" id="time_zone-error"/>
                                 <TimeZoneList zones/>
 
                                 <fieldset class="choices">
@@ -259,15 +265,17 @@ pub fn NewSocietyPage() -> impl IntoView {
 
 #[component]
 fn NewSocietyForm(zones: Vec<String>) -> impl IntoView {
+    let action = CreateSociety::PATH;
     view! {
         <section class="card narrow">
             <h1>"New society"</h1>
             <LiveForm>
                 <form method="post" action=CreateSociety::url() class="stack">
-                    <NameAndSlug/>
+                    <NameAndSlug name_error=field_error(action, "name") slug_error=field_error(action, "slug")/>
                     <label for="time_zone">"Time zone"</label>
                     <input id="time_zone" name="time_zone" required list="time-zones" placeholder="Europe/Berlin"
-                        autocomplete="off"/>
+                        autocomplete="off" {..field_attrs(action, "time_zone", "time_zone-error")}/>
+                    <FieldNote action name="time_zone" id="time_zone-error"/>
                     <TimeZoneList zones/>
                     <button type="submit" class="button primary">"Create society"</button>
                 </form>
@@ -277,30 +285,37 @@ fn NewSocietyForm(zones: Vec<String>) -> impl IntoView {
 }
 
 /// The name and web address of a new society: typing the name suggests the address until
-/// the address is edited by hand (in the browser; without JavaScript both are typed).
+/// the address is edited by hand (in the browser; without JavaScript both are typed). The
+/// errors the last post without JavaScript left about either field come as props.
 #[island]
-fn NameAndSlug() -> impl IntoView {
+fn NameAndSlug(name_error: Option<String>, slug_error: Option<String>) -> impl IntoView {
     let (slug, set_slug) = signal(String::new());
     let (slug_edited, set_slug_edited) = signal(false);
+    let name_invalid = name_error.as_ref().map(|_| "true");
+    let slug_invalid = slug_error.as_ref().map(|_| "true");
     view! {
         <label for="name">"Name"</label>
         <input id="name" name="name" required maxlength="100" autocomplete="off"
+            aria-describedby="name-error" aria-invalid=name_invalid autofocus=name_invalid
             on:input=move |ev| {
                 if !slug_edited.get_untracked() {
                     set_slug.set(slug_from_name(&event_target_value(&ev)));
                 }
             }/>
+        <FieldMessage name="name" id="name-error" text=name_error/>
 
         <label for="slug">"Web address"</label>
         <div class="prefixed">
             <span aria-hidden="true">"/s/"</span>
             <input id="slug" name="slug" required maxlength="50" pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?"
-                aria-describedby="slug-help" prop:value=slug
+                aria-describedby="slug-error slug-help" aria-invalid=slug_invalid autofocus=slug_invalid
+                prop:value=slug
                 on:input=move |ev| {
                     set_slug_edited.set(true);
                     set_slug.set(event_target_value(&ev));
                 }/>
         </div>
+        <FieldMessage name="slug" id="slug-error" text=slug_error/>
         <p id="slug-help" class="hint">{super::SLUG_RULE}</p>
     }
 }

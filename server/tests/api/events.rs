@@ -51,7 +51,7 @@ pub async fn weekly_series(admin: &TestApp, trainer: &str) -> (String, Vec<Strin
                 ("interval", "1"),
                 ("ends", "count"),
                 ("count", "4"),
-                ("trainers[]", trainer),
+                ("trainer_ids[]", trainer),
             ],
         )
         .await;
@@ -322,7 +322,7 @@ async fn bad_event_input_is_a_422_naming_the_field_and_a_clash_names_the_session
         ("duration_minutes", "90"),
         ("start_date", &start),
         ("start_time", "18:00"),
-        ("trainers[]", &trainer_id),
+        ("trainer_ids[]", &trainer_id),
     ];
     let with = |field: &'static str, value: &'static str| {
         let mut form: Vec<(&str, &str)> =
@@ -343,7 +343,7 @@ async fn bad_event_input_is_a_422_naming_the_field_and_a_clash_names_the_session
             "category",
         ),
         (
-            with("trainers[]", "5f0c3d1e-6a59-4f7c-9c7b-0d6f1f1b1b1b"),
+            with("trainer_ids[]", "5f0c3d1e-6a59-4f7c-9c7b-0d6f1f1b1b1b"),
             "trainer_ids",
         ),
         (with("repeat", "weekly"), "weekdays"),

@@ -74,7 +74,7 @@ async fn one_session(
         ("start_time", "18:00"),
     ];
     if let Some(trainer) = trainer {
-        form.push(("trainers[]", trainer));
+        form.push(("trainer_ids[]", trainer));
     }
     let response = admin.call("create_event", &form).await;
     let status = response.status();
