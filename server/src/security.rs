@@ -120,7 +120,8 @@ pub async fn add_headers(
 }
 
 /// Leptos context for pages and server functions: the server's state, the request's CSP
-/// nonce (so the scripts Leptos writes carry it), and whether cookies must be `Secure`.
+/// nonce (so the scripts Leptos writes carry it), whether cookies must be `Secure`, and the
+/// place where the request's caller is kept once worked out.
 pub fn provide_request_context(
     state: app::state::AppState,
     secure_cookies: bool,
@@ -131,6 +132,7 @@ pub fn provide_request_context(
         // from here, and its shell asks who is signed in like any page.
         provide_context(state.clone());
         provide_context(app::SecureCookies(secure_cookies));
+        provide_context(app::access::session::RequestCaller::default());
         let nonce = use_context::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
         if let Some(CspNonce(nonce)) = nonce {

@@ -189,8 +189,22 @@ pub async fn find_user(pool: &sqlx::PgPool, id: UserId) -> AppResult<Option<Curr
     Ok(user)
 }
 
+/// Who is asking, worked out once per request: a page's data loads (the shell's user, the
+/// society's, each panel's) run at once and share it; the first one reads the session and the
+/// `users` row, the others wait for its answer. The server provides a fresh one for each
+/// request (`provide_context`); without one, every call works it out anew.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCaller(std::sync::Arc<tokio::sync::OnceCell<Option<CurrentUser>>>);
+
 /// The signed-in user of the current request (server functions and SSR only).
 pub async fn current_user() -> AppResult<Option<CurrentUser>> {
+    match leptos::prelude::use_context::<RequestCaller>() {
+        Some(cache) => cache.0.get_or_try_init(read_current_user).await.cloned(),
+        None => read_current_user().await,
+    }
+}
+
+async fn read_current_user() -> AppResult<Option<CurrentUser>> {
     let state = crate::state::state()?;
     let Ok(session) = leptos_axum::extract::<Session>().await else {
         return Ok(None);
