@@ -63,9 +63,13 @@ test('the trainer takes attendance on a phone', async ({ browser }) => {
   await expect(line).toBeVisible();
   await line.getByTestId('mark-present').click();
   await expect(phone.getByTestId('roster').getByTestId('confirmed').filter({ hasText: 'Mia Member' })).toHaveAttribute('data-attendance', 'present');
-  // The buttons fit the phone's width.
-  const box = await phone.getByTestId('roster').getByTestId('mark-absent').first().boundingBox();
-  expect(box && box.x + box.width).toBeLessThanOrEqual(390);
+  // The buttons fit the phone's width. (The live roster may redraw its lines meanwhile: a
+  // line being replaced has no box yet, so measure until one is there.)
+  const absent = phone.getByTestId('roster').getByTestId('mark-absent').first();
+  await expect.poll(async () => {
+    const box = await absent.boundingBox();
+    return box ? box.x + box.width : Infinity;
+  }).toBeLessThanOrEqual(390);
   // A walk-in joins, shown as such.
   await phone.getByLabel('Add a walk-in').fill('admin@example.org');
   await phone.getByRole('button', { name: 'Add', exact: true }).click();
