@@ -16,7 +16,6 @@ mod resilience;
 mod rest;
 mod rest_bookings;
 mod societies;
-mod statements;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
