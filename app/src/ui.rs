@@ -421,6 +421,16 @@ pub fn field_error(action: &str, name: &str) -> Option<String> {
         .map(|m| m.text)
 }
 
+/// Whether the last post (without JavaScript) of the form `action` came back with an error
+/// about one of its fields: a folded form opens again.
+pub fn form_failed(action: &str) -> bool {
+    use_context::<PageMessage>()
+        .and_then(|m| m.0)
+        .is_some_and(|m| {
+            m.tone == Tone::Alert && m.field.as_ref().is_some_and(|(form, _)| form == action)
+        })
+}
+
 /// `"true"` for the field the last post's error is about (for `aria-invalid` and `autofocus`).
 pub fn invalid(action: &str, name: &str) -> Option<&'static str> {
     field_error(action, name).map(|_| "true")

@@ -14,7 +14,8 @@ use super::{
     SessionBooking, SetBookingNote, UpdateBookingRules, MAX_NOTE_LEN, MAX_REASON_LEN,
 };
 use crate::ui::{
-    field_attrs, form_action, invalid, when_text, ErrorPage, FieldNote, Icon, IconKind, LiveForm,
+    field_attrs, form_action, form_failed, invalid, when_text, ErrorPage, FieldNote, Icon,
+    IconKind, LiveForm,
 };
 
 fn at(t: chrono::NaiveDateTime) -> String {
@@ -219,7 +220,7 @@ fn RosterView(roster: Roster, slug: String, is_admin: bool) -> impl IntoView {
     });
     let add = is_admin.then(|| {
         let (slug, id) = (slug.clone(), id.clone());
-        let failed = invalid(AddBooking::PATH, "who").or(invalid(AddBooking::PATH, "reason")).is_some();
+        let failed = form_failed(AddBooking::PATH);
         view! {
             <details open=failed>
                 <summary>"Book a member into this session"</summary>

@@ -16,7 +16,7 @@ use crate::access::MembershipRole;
 use crate::bookings::{BookingPanel, RosterPanel};
 use crate::ids::{CategoryId, UserId};
 use crate::societies::use_society;
-use crate::ui::{field_attrs, form_action, invalid, ErrorPage, FieldNote, LiveForm};
+use crate::ui::{field_attrs, form_action, form_failed, invalid, ErrorPage, FieldNote, LiveForm};
 
 /// Checkboxes for the society's trainers (`trainer_ids[]`), `chosen` ticked.
 #[component]
@@ -314,16 +314,7 @@ fn ChangeOneForm(detail: OccurrenceDetail, trainers: Vec<Trainer>) -> impl IntoV
     let s = detail.summary.clone();
     let length = (s.ends_at - s.starts_at).num_minutes() as i32;
     let action = form_action(ChangeSession::PATH, "one");
-    let failed = [
-        "start_date",
-        "start_time",
-        "duration_minutes",
-        "location",
-        "capacity",
-        "trainer_ids",
-    ]
-    .iter()
-    .any(|f| invalid(&action, f).is_some());
+    let failed = form_failed(&action);
     view! {
         <details open=failed>
             <summary>"Change this session"</summary>
@@ -354,19 +345,7 @@ fn ChangeSeriesForm(detail: OccurrenceDetail, options: EventFormOptions) -> impl
     let series = detail.weekly.is_some();
     let e = detail.event.clone();
     let action = form_action(ChangeSession::PATH, "series");
-    let failed = [
-        "scope",
-        "title",
-        "description",
-        "category",
-        "start_time",
-        "duration_minutes",
-        "location",
-        "capacity",
-        "trainer_ids",
-    ]
-    .iter()
-    .any(|f| invalid(&action, f).is_some());
+    let failed = form_failed(&action);
     view! {
         <details open=failed>
             <summary>{if series { "Change the series" } else { "Change the event" }}</summary>

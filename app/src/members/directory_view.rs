@@ -13,7 +13,7 @@ use super::{
 };
 use crate::paths::encode_query_value;
 use crate::societies::use_society;
-use crate::ui::{field_attrs, form_action, invalid, ErrorPage, FieldNote, LiveForm};
+use crate::ui::{field_attrs, form_action, form_failed, ErrorPage, FieldNote, LiveForm};
 
 /// The directory search in the page's address: `?q=&role=&status=&page=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,9 +201,7 @@ fn ManageMember(
     let (m1, m2, m3) = (member.clone(), member.clone(), member.clone());
     let suspend = form_action(SuspendMember::PATH, &member);
     let remove = form_action(RemoveMember::PATH, &member);
-    let failed = invalid(&suspend, "reason")
-        .or(invalid(&remove, "reason"))
-        .is_some();
+    let failed = form_failed(&suspend) || form_failed(&remove);
     let suspension = if member_status == MembershipStatus::Suspended {
         view! {
             <form method="post" action=ReinstateMember::url() class="decide">
