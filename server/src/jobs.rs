@@ -122,7 +122,7 @@ pub fn registry() -> Registry<AppState> {
             "cleanup.tokens",
             |state: AppState, _job: ClaimedJob| async move {
                 let tokens = app::auth::db::purge_expired_tokens(&state.pool, Utc::now()).await?;
-                let keys = crate::api::bookings::purge_idempotency_keys(&state.pool, Utc::now())
+                let keys = crate::api::idempotency::purge(&state.pool, Utc::now())
                     .await
                     .map_err(retry)?;
                 tracing::info!(tokens, idempotency_keys = keys, "expired tokens deleted");

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller::Caller;
+use super::idempotency::{self, key_of};
 use super::problem::{ApiJson, Problem};
 use super::{parse_id, ApiState};
 
@@ -56,131 +57,6 @@ pub struct CancelledBody {
     pub late: bool,
 }
 
-/// The `Idempotency-Key` header, when given: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
-            Problem::invalid(
-                "Idempotency-Key",
-                "An Idempotency-Key is 1 to 255 visible ASCII characters, such as a UUID.",
-            )
-        })?;
-    Ok(Some(key.to_string()))
-}
-
-/// Claims `key` for this request in the caller's transaction. `Some(answer)` when the key was
-/// used before (the first answer, to send again); `None` when this request is the first (then
-/// `remember` must store its answer in the same transaction). A request still running with the
-/// same key makes this wait until it ends.
-async fn claim_key(
-    conn: &mut sqlx::PgConnection,
-    user: UserId,
-    key: &str,
-    request: &str,
-) -> Result<Option<(StatusCode, serde_json::Value)>, Problem> {
-    let claimed = sqlx::query(
-        "insert into idempotency_keys (user_id, key, request, status, response)
-         values ($1, $2, $3, 0, 'null') on conflict on constraint idempotency_keys_pkey do nothing",
-    )
-    .bind(user)
-    .bind(key)
-    .bind(request)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if claimed {
-        return Ok(None);
-    }
-    let first: (String, i16, serde_json::Value) = sqlx::query_as(
-        "select request, status, response from idempotency_keys where user_id = $1 and key = $2",
-    )
-    .bind(user)
-    .bind(key)
-    .fetch_one(&mut *conn)
-    .await?;
-    replay(first, request).map(Some)
-}
-
-/// The first answer under a key (its request, status and body) given again to `request`; a
-/// key used for another request is a 422.
-fn replay(
-    (first, status, response): (String, i16, serde_json::Value),
-    request: &str,
-) -> Result<(StatusCode, serde_json::Value), Problem> {
-    if first != request {
-        return Err(Problem::invalid(
-            "Idempotency-Key",
-            "This Idempotency-Key was used for a different request; use a new key for a new request.",
-        ));
-    }
-    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-    Ok((status, response))
-}
-
-/// The answer already given to `request` under `key`, if any (a finished first request; one
-/// still running is waited for by `claim_key`). A key used for another request is a 422.
-async fn answered(
-    pool: &sqlx::PgPool,
-    user: UserId,
-    key: &str,
-    request: &str,
-) -> Result<Option<(StatusCode, serde_json::Value)>, Problem> {
-    let row: Option<(String, i16, serde_json::Value)> = sqlx::query_as(
-        "select request, status, response from idempotency_keys
-          where user_id = $1 and key = $2 and status <> 0",
-    )
-    .bind(user)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    row.map(|first| replay(first, request)).transpose()
-}
-
-/// How long an `Idempotency-Key` is remembered: a client retries within minutes, not days.
-pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
-
-/// Forgets idempotency keys older than `IDEMPOTENCY_KEY_HOURS` (scheduled job
-/// `cleanup.tokens`). Returns how many.
-pub async fn purge_idempotency_keys(
-    pool: &sqlx::PgPool,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<u64, sqlx::Error> {
-    let cutoff = now - chrono::Duration::hours(IDEMPOTENCY_KEY_HOURS);
-    let done = sqlx::query("delete from idempotency_keys where created_at < $1")
-        .bind(cutoff)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-/// Stores the answer to the request that claimed `key`.
-async fn remember(
-    conn: &mut sqlx::PgConnection,
-    user: UserId,
-    key: &str,
-    status: StatusCode,
-    response: &serde_json::Value,
-) -> Result<(), Problem> {
-    sqlx::query(
-        "update idempotency_keys set status = $3, response = $4 where user_id = $1 and key = $2",
-    )
-    .bind(user)
-    .bind(key)
-    .bind(status.as_u16() as i16)
-    .bind(response)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Approved members: books a spot in a session, or the next waitlist place when it is full
 /// (that is not an error).
 #[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings",
@@ -202,40 +78,41 @@ pub async fn create_booking(
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewBookingBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
-    let key = idempotency_key(&headers)?;
+    let key = key_of(&headers)?;
     let occurrence = OccurrenceId(body.occurrence_id);
     let request = format!("POST /api/v1/bookings {}", body.occurrence_id);
     // A retry of a request already answered gets its answer without queueing.
     if let Some(key) = &key {
-        if let Some((status, answer)) = answered(&state.app.pool, me.id, key, &request).await? {
+        if let Some((status, answer)) =
+            idempotency::answered(&state.app.pool, me.id, key, &request).await?
+        {
             return Ok((status, Json(answer)));
         }
     }
     // A rush on one session queues here, in memory, not on its row lock holding connections.
     let _turn = state.app.gates.enter(occurrence.0).await?;
     let now = Utc::now();
-    let mut tx = state.app.pool.begin().await?;
-    if let Some(key) = &key {
-        if let Some((status, answer)) = claim_key(&mut tx, me.id, key, &request).await? {
-            return Ok((status, Json(answer)));
-        }
-    }
-    let booked = async {
-        let society = app::events::db::society_of(&mut tx, occurrence).await?;
-        let booker = bookings::lock_booker(&mut tx, society, me.id, now).await?;
-        bookings::book(&mut tx, &booker, occurrence, now).await
-    }
-    .await;
-    let booking = match bookings::counted(booked) {
-        Ok(booking) => booking,
-        Err(e) => return Err(e.into()),
-    };
-    let answer = serde_json::to_value(BookingBody::from(booking)).unwrap_or_default();
-    if let Some(key) = &key {
-        remember(&mut tx, me.id, key, StatusCode::CREATED, &answer).await?;
-    }
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(answer)))
+    let (status, answer) = idempotency::run(
+        &state.app.pool,
+        me.id,
+        key.as_deref(),
+        &request,
+        StatusCode::CREATED,
+        move |tx| {
+            Box::pin(async move {
+                let booked = async {
+                    let society = app::events::db::society_of(tx, occurrence).await?;
+                    let booker = bookings::lock_booker(tx, society, me.id, now).await?;
+                    bookings::book(tx, &booker, occurrence, now).await
+                }
+                .await;
+                let booking = bookings::counted(booked)?;
+                Ok(serde_json::to_value(BookingBody::from(booking)).unwrap_or_default())
+            })
+        },
+    )
+    .await?;
+    Ok((status, Json(answer)))
 }
 
 /// The caller's bookings for sessions still to come (spots and waitlist places, positions as
@@ -417,7 +294,7 @@ pub async fn put_attendance(
     Path((id, user)): Path<(String, String)>,
     ApiJson(body): ApiJson<AttendanceBody>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let key = idempotency_key(&headers)?;
+    let key = key_of(&headers)?;
     let id = OccurrenceId(parse_id(&id)?);
     let member = UserId(parse_id(&user)?);
     let attendance = match body.state.as_deref() {
@@ -433,18 +310,26 @@ pub async fn put_attendance(
         "PUT /api/v1/occurrences/{}/attendance/{} {:?} {:?}",
         id.0, member.0, body.state, body.seen
     );
-    once(&state, me.id, key, &request, StatusCode::OK, move |tx| {
-        Box::pin(async move {
-            let society = app::events::db::society_of(tx, id).await?;
-            let keeper = bookings::roster_keeper(tx, society, me.id, id).await?;
-            bookings::mark_attendance(tx, &keeper, member, attendance, seen, Utc::now()).await?;
-            Ok(serde_json::to_value(AttendanceAnswer {
-                user_id: member.0,
-                state: attendance.map(|a| a.as_str().to_string()),
+    idempotency::once(
+        &state.app.pool,
+        me.id,
+        key.as_deref(),
+        &request,
+        StatusCode::OK,
+        move |tx| {
+            Box::pin(async move {
+                let society = app::events::db::society_of(tx, id).await?;
+                let keeper = bookings::roster_keeper(tx, society, me.id, id).await?;
+                bookings::mark_attendance(tx, &keeper, member, attendance, seen, Utc::now())
+                    .await?;
+                Ok(serde_json::to_value(AttendanceAnswer {
+                    user_id: member.0,
+                    state: attendance.map(|a| a.as_str().to_string()),
+                })
+                .unwrap_or_default())
             })
-            .unwrap_or_default())
-        })
-    })
+        },
+    )
     .await
     .map(|(_, answer)| Json(answer))
 }
@@ -487,14 +372,14 @@ pub async fn add_walk_in(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<WalkInBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
-    let key = idempotency_key(&headers)?;
+    let key = key_of(&headers)?;
     let id = OccurrenceId(parse_id(&id)?);
     let who = app::bookings::checked_text("who", &body.who, 320)?;
     let request = format!("POST /api/v1/occurrences/{}/walk-ins {who}", id.0);
-    let (status, answer) = once(
-        &state,
+    let (status, answer) = idempotency::once(
+        &state.app.pool,
         me.id,
-        key,
+        key.as_deref(),
         &request,
         StatusCode::CREATED,
         move |tx| {
@@ -550,7 +435,7 @@ pub async fn check_in(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CheckInBody>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let key = idempotency_key(&headers)?;
+    let key = key_of(&headers)?;
     let id = OccurrenceId(parse_id(&id)?);
     let booking = bookings::read_checkin_code(&state.app.settings.checkin_key, &body.code)
         .ok_or_else(|| {
@@ -560,60 +445,26 @@ pub async fn check_in(
             )
         })?;
     let request = format!("POST /api/v1/occurrences/{}/check-ins {}", id.0, booking.0);
-    once(&state, me.id, key, &request, StatusCode::OK, move |tx| {
-        Box::pin(async move {
-            let society = app::events::db::society_of(tx, id).await?;
-            let keeper = bookings::roster_keeper(tx, society, me.id, id).await?;
-            let done = bookings::check_in(tx, &keeper, booking, Utc::now()).await?;
-            Ok(serde_json::to_value(CheckInAnswer {
-                user_id: done.user.0,
-                name: done.name,
-                already: done.already,
+    idempotency::once(
+        &state.app.pool,
+        me.id,
+        key.as_deref(),
+        &request,
+        StatusCode::OK,
+        move |tx| {
+            Box::pin(async move {
+                let society = app::events::db::society_of(tx, id).await?;
+                let keeper = bookings::roster_keeper(tx, society, me.id, id).await?;
+                let done = bookings::check_in(tx, &keeper, booking, Utc::now()).await?;
+                Ok(serde_json::to_value(CheckInAnswer {
+                    user_id: done.user.0,
+                    name: done.name,
+                    already: done.already,
+                })
+                .unwrap_or_default())
             })
-            .unwrap_or_default())
-        })
-    })
+        },
+    )
     .await
     .map(|(_, answer)| Json(answer))
-}
-
-/// Runs `change` once per idempotency key: its answer is stored with the key in the same
-/// transaction, and a request sent again under the key gets that answer back, changing nothing.
-/// Without a key it simply runs. A refused change stores nothing (sending it again tries again).
-async fn once<F>(
-    state: &ApiState,
-    user: UserId,
-    key: Option<String>,
-    request: &str,
-    status: StatusCode,
-    change: F,
-) -> Result<(StatusCode, serde_json::Value), Problem>
-where
-    F: for<'c> FnOnce(
-            &'c mut sqlx::PgConnection,
-        ) -> std::pin::Pin<
-            Box<
-                dyn std::future::Future<Output = app::error::AppResult<serde_json::Value>>
-                    + Send
-                    + 'c,
-            >,
-        > + Send,
-{
-    if let Some(key) = &key {
-        if let Some(first) = answered(&state.app.pool, user, key, request).await? {
-            return Ok(first);
-        }
-    }
-    let mut tx = state.app.pool.begin().await?;
-    if let Some(key) = &key {
-        if let Some(first) = claim_key(&mut tx, user, key, request).await? {
-            return Ok(first);
-        }
-    }
-    let answer = change(&mut tx).await?;
-    if let Some(key) = &key {
-        remember(&mut tx, user, key, status, &answer).await?;
-    }
-    tx.commit().await?;
-    Ok((status, answer))
 }

@@ -20,6 +20,7 @@ use crate::oidc::Oidc;
 pub mod bookings;
 mod caller;
 mod events;
+pub mod idempotency;
 mod problem;
 mod societies;
 
