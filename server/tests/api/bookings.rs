@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::events::weekly_series;
+use crate::weekly_series;
 use crate::{joined, new_society, person, put_membership, spawn_app, TestApp};
 
 /// Everything a booking call could change, as text.

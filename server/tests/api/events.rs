@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::{new_society, person, put_membership, spawn_app, TestApp};
+use crate::{future_date, new_society, person, put_membership, spawn_app, weekly_series, TestApp};
 
 /// Everything an event call could change, as text.
 async fn snapshot(pool: &PgPool) -> String {
@@ -22,51 +22,6 @@ async fn snapshot(pool: &PgPool) -> String {
     .await
     .unwrap();
     rows.join("\n")
-}
-
-pub fn future_date(days: i64) -> String {
-    (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
-}
-
-/// Sets up a weekly series of four Tuesday-and-Thursday sessions in harbour, taught by
-/// `trainer`; returns (event id, occurrence ids).
-pub async fn weekly_series(admin: &TestApp, trainer: &str) -> (String, Vec<String>) {
-    let start = future_date(7);
-    let response = admin
-        .call(
-            "create_event",
-            &[
-                ("slug", "harbour"),
-                ("title", "Squad training"),
-                ("description", "Bring water."),
-                ("location", "Boathouse"),
-                ("capacity", "12"),
-                ("duration_minutes", "90"),
-                ("category", ""),
-                ("start_date", &start),
-                ("start_time", "18:00"),
-                ("repeat", "weekly"),
-                ("weekdays[]", "TU"),
-                ("weekdays[]", "TH"),
-                ("interval", "1"),
-                ("ends", "count"),
-                ("count", "4"),
-                ("trainer_ids[]", trainer),
-            ],
-        )
-        .await;
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let ids: Vec<String> = created["occurrence_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(ids.len(), 4);
-    (created["id"].as_str().unwrap().to_string(), ids)
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::events::weekly_series;
+use crate::weekly_series;
 use crate::{captured_mail_in, decode_mail, joined, new_society, spawn_app_with, TestApp};
 use server::config::MailConfig;
 
@@ -451,7 +451,7 @@ async fn every_kind_of_message_arrives_once_with_local_times_and_working_links(p
         .await;
     assert_eq!(saved.status(), StatusCode::OK);
     let (_trainer, _, trainer_id) = joined(&app, "harbour", "trainer", "trainer", "approved").await;
-    let (_event, sessions) = crate::events::weekly_series(&app, &trainer_id).await;
+    let (_event, sessions) = crate::weekly_series(&app, &trainer_id).await;
     let session = sessions[0].clone();
     let society = society_id(&pool, "harbour").await;
     let seen = crate::captured_mail_to(&email).len();
@@ -573,7 +573,7 @@ async fn the_waitlist_mail_says_which_place_in_line(pool: PgPool) {
     app.sign_in_oidc("admin", "admin-pass").await;
     new_society(&app, "harbour").await;
     let (_trainer, _, trainer_id) = joined(&app, "harbour", "trainer", "trainer", "approved").await;
-    let (_event, sessions) = crate::events::weekly_series(&app, &trainer_id).await;
+    let (_event, sessions) = crate::weekly_series(&app, &trainer_id).await;
     let first = sessions[0].as_str();
     sqlx::query("update occurrences set capacity = 1 where id = $1::uuid")
         .bind(first)

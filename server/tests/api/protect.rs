@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::events::weekly_series;
 use crate::rest::{bearer, token_response_at, EXTRA_SECRET};
+use crate::weekly_series;
 use crate::{joined, new_society, spawn_app, spawn_app_with, CLIENT_ID, CLIENT_SECRET};
 
 /// The value of `name="…"` of every tag `tag` in `html`.

@@ -9,8 +9,8 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::events::weekly_series;
 use crate::rest::bearer;
+use crate::weekly_series;
 use crate::{joined, new_society, person, spawn_app, spawn_app_on, spawn_app_with};
 
 /// A pool of `max` connections on the test's database that gives up waiting after `wait`.
