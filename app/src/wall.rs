@@ -25,3 +25,43 @@ pub fn local_instant(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 pub fn local(zone: Tz, at: DateTime<Utc>) -> NaiveDateTime {
     at.with_timezone(&zone).naive_local()
 }
+
+/// A society's time zone as the database stores it (an IANA name in a `text` column), decoded
+/// once where a query reads it (`time_zone as "time_zone: Zone"`). A name chrono-tz does not
+/// know (the settings form never writes one) reads as UTC, with a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zone(pub Tz);
+
+impl Zone {
+    /// The zone `name` names, or UTC.
+    pub fn named(name: &str) -> Self {
+        Self(name.parse().unwrap_or_else(|_| {
+            tracing::warn!(time_zone = name, "unknown time zone: read as UTC");
+            chrono_tz::UTC
+        }))
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for Zone {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for Zone {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.0.name(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Zone {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <&str as sqlx::Decode<sqlx::Postgres>>::decode(value).map(Self::named)
+    }
+}

@@ -118,19 +118,15 @@ async fn main() {
             .fetch_one(&pool)
             .await
             .unwrap();
-        let society: app::ids::SocietyId =
-            sqlx::query_scalar("select id from societies where slug = 'filler-1'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
         let mut conn = pool.acquire().await.unwrap();
         sqlx::query("update societies set calendar_public = true where slug = 'filler-1'")
             .execute(&mut *conn)
             .await
             .unwrap();
-        let reader = events::calendar_reader(&mut conn, society, None)
+        let place = app::access::read_in_society(&mut conn, "filler-1", None)
             .await
             .unwrap();
+        let reader = events::calendar_reader(&place).unwrap();
         let from = monday + chrono::Duration::weeks(20);
         let mut latencies = Vec::with_capacity(QUERY_RUNS);
         let mut rows = 0;

@@ -161,23 +161,23 @@ async fn stream_spots(
         .collect();
     let start = async {
         let user = app::access::session::user_of(&session, &state.app).await?;
-        let society = app::access::society_by_slug(&state.app.pool, &slug).await?;
         let mut conn = state.app.pool.acquire().await?;
         let reader = user.map(|u| u.id);
-        app::events::db::calendar_reader(&mut conn, society, reader).await?;
+        let place = app::access::read_in_society(&mut conn, &slug, reader).await?;
+        app::events::db::calendar_reader(&place)?;
         let now: Vec<(uuid::Uuid, i32, i32, i32)> = sqlx::query_as(
             "select id, capacity, confirmed_count, waitlisted_count from occurrences
               where society_id = $1 and id = any($2)",
         )
-        .bind(society)
+        .bind(place.society())
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
-        Ok::<_, AppError>((now, society, reader))
+        Ok::<_, AppError>((now, reader))
     };
     // Subscribed before the counts are read, so no change between the two is lost.
     let changes = state.live.changes.subscribe();
-    let (now, society, reader) = match start.await {
+    let (now, reader) = match start.await {
         Ok(started) => started,
         Err(e) => return refuse(e),
     };
@@ -193,11 +193,12 @@ async fn stream_spots(
     let still_allowed = {
         let pool = state.app.pool.clone();
         move || {
-            let pool = pool.clone();
+            let (pool, slug) = (pool.clone(), slug.clone());
             async move {
                 match pool.acquire().await {
                     Ok(mut conn) => {
-                        match app::events::db::calendar_reader(&mut conn, society, reader).await {
+                        let place = app::access::read_in_society(&mut conn, &slug, reader).await;
+                        match place.and_then(|place| app::events::db::calendar_reader(&place)) {
                             Ok(_) => true,
                             // Removed, suspended, or the calendar is no longer public.
                             Err(

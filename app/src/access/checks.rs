@@ -11,6 +11,7 @@ use super::{CurrentUser, MembershipRole};
 use crate::error::{AppError, AppResult};
 use crate::ids::{SocietyId, UserId};
 use crate::state::AppState;
+use crate::wall::Zone;
 
 /// Proof that the caller may create societies (realm role `roster-admin`).
 #[derive(Debug, Clone, Copy)]
@@ -98,8 +99,121 @@ pub fn require_platform_admin(user: &CurrentUser) -> AppResult<PlatformAdmin> {
     }
 }
 
+/// A society as one caller sees it: its id, slug, name and time zone, whether it shows its
+/// calendar to everyone, and the caller's role when they are an approved member. A request
+/// reads it once (`session::in_society`, `caller_in`), and its read proofs (`member`, `staff`,
+/// `admin_reader`) come from it without asking again. Only `read_in_society` makes one.
+#[derive(Debug, Clone)]
+pub struct InSociety {
+    society: SocietyId,
+    slug: String,
+    name: String,
+    zone: chrono_tz::Tz,
+    calendar_public: bool,
+    user: Option<UserId>,
+    role: Option<MembershipRole>,
+}
+
+impl InSociety {
+    pub fn society(&self) -> SocietyId {
+        self.society
+    }
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.zone
+    }
+    /// Whether the society shows its calendar (and feed) to everyone.
+    pub fn calendar_public(&self) -> bool {
+        self.calendar_public
+    }
+    /// The caller, when signed in.
+    pub fn user(&self) -> Option<UserId> {
+        self.user
+    }
+    /// The caller's role, when they are an approved member.
+    pub fn role(&self) -> Option<MembershipRole> {
+        self.role
+    }
+
+    /// The caller and their role when it includes `min`; `Unauthenticated` for visitors,
+    /// `Forbidden` for everyone else.
+    fn at_least(&self, min: MembershipRole) -> AppResult<(UserId, MembershipRole)> {
+        match (self.user, self.role) {
+            (None, _) => Err(AppError::Unauthenticated),
+            (Some(user), Some(role)) if role.includes(min) => Ok((user, role)),
+            _ => Err(AppError::Forbidden),
+        }
+    }
+
+    /// `require_member` for the caller, from what the request read.
+    pub fn member(&self) -> AppResult<SocietyMember> {
+        let (user, role) = self.at_least(MembershipRole::Member)?;
+        Ok(SocietyMember {
+            society: self.society,
+            user,
+            role,
+        })
+    }
+
+    /// `require_staff` for the caller, from what the request read.
+    pub fn staff(&self) -> AppResult<SocietyStaff> {
+        let (user, role) = self.at_least(MembershipRole::Trainer)?;
+        Ok(SocietyStaff {
+            society: self.society,
+            user,
+            role,
+        })
+    }
+
+    /// `require_admin` for the caller, from what the request read (for reading; writes take
+    /// `lock_as_admin`).
+    pub fn admin_reader(&self) -> AppResult<AdminReader> {
+        let (user, _) = self.at_least(MembershipRole::Admin)?;
+        Ok(AdminReader {
+            society: self.society,
+            user,
+        })
+    }
+}
+
+/// The society `slug` names as `user` (or a visitor) sees it, in one statement; `NotFound`
+/// when no society has that slug.
+pub async fn read_in_society(
+    conn: &mut PgConnection,
+    slug: &str,
+    user: Option<UserId>,
+) -> AppResult<InSociety> {
+    let row = sqlx::query!(
+        r#"select s.id as "society: SocietyId", s.slug, s.name, s.time_zone as "zone: Zone", s.calendar_public,
+                  (select m.role from memberships m
+                    where m.society_id = s.id and m.user_id = $2 and m.status = 'approved')
+                    as "role: MembershipRole"
+             from societies s where s.slug = $1"#,
+        slug,
+        user as Option<UserId>,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(InSociety {
+        society: row.society,
+        slug: row.slug,
+        name: row.name,
+        zone: row.zone.0,
+        calendar_public: row.calendar_public,
+        user,
+        role: row.role,
+    })
+}
+
 /// `user`'s role in `society` when they are an approved member; `None` otherwise (pending,
-/// rejected, suspended, or no membership at all).
+/// rejected, suspended, or no membership at all). Always asks the database (inside a
+/// transaction, what that transaction sees).
 pub async fn approved_role(
     conn: &mut PgConnection,
     society: SocietyId,
@@ -195,6 +309,8 @@ pub async fn lock_as_admin(
         Ok(()) | Err(AppError::NotFound) => {}
         Err(e) => return Err(e),
     }
+    // Asked again under the lock, never taken from the request's first read: a demotion that
+    // committed while we waited must count.
     role_at_least(conn, society, user, MembershipRole::Admin).await?;
     Ok(SocietyAdmin { society, user })
 }
@@ -210,12 +326,18 @@ pub async fn society_by_slug(pool: &PgPool, slug: &str) -> AppResult<SocietyId> 
     .ok_or(AppError::NotFound)
 }
 
-/// The signed-in caller, the server state and the society `slug` names: how every server
-/// function acting inside one society starts. `Unauthenticated` for visitors, `NotFound` for
-/// an unknown society.
-pub async fn caller_in(slug: &str) -> AppResult<(CurrentUser, AppState, SocietyId)> {
-    let me = super::session::require_user().await?;
+/// The signed-in caller, the server state and the society `slug` names as the caller sees it
+/// (read once per request): how every server function acting inside one society starts.
+/// `Unauthenticated` for visitors, `NotFound` for an unknown society.
+pub async fn caller_in(slug: &str) -> AppResult<(CurrentUser, AppState, InSociety)> {
+    // Everything taken from the request's context is taken before the first wait: a page's
+    // data load may outlive the part of the page that started it.
+    let caller = super::session::RequestCaller::current();
     let state = crate::state::state()?;
-    let society = society_by_slug(&state.pool, slug).await?;
-    Ok((me, state, society))
+    let me = caller
+        .user(&state)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let place = caller.in_society(&state, slug).await?;
+    Ok((me, state, place))
 }

@@ -4,11 +4,14 @@
 //! every request: the idle expiry is pushed forward only then, so it holds to within that
 //! interval.
 
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use tower_sessions::{Expiry, Session};
 
-use super::CurrentUser;
+use super::{read_in_society, CurrentUser, InSociety};
 use crate::error::{AppError, AppResult};
 use crate::ids::UserId;
 use crate::state::{AppState, Recheck};
@@ -191,25 +194,79 @@ pub async fn find_user(pool: &sqlx::PgPool, id: UserId) -> AppResult<Option<Curr
 
 /// Who is asking, worked out once per request: a page's data loads (the shell's user, the
 /// society's, each panel's) run at once and share it; the first one reads the session and the
-/// `users` row, the others wait for its answer. The server provides a fresh one for each
-/// request (`provide_context`); without one, every call works it out anew.
+/// `users` row, the others wait for its answer. The same for each society the request names:
+/// its id, zone and the caller's role in it are read once (`in_society`). The server provides
+/// a fresh one for each request (`provide_context`); without one, every call works it out
+/// anew.
 #[derive(Debug, Clone, Default)]
-pub struct RequestCaller(std::sync::Arc<tokio::sync::OnceCell<Option<CurrentUser>>>);
+pub struct RequestCaller {
+    user: Arc<OnceCell<Option<CurrentUser>>>,
+    /// By slug; a request names one society, seldom two.
+    societies: Arc<Mutex<Vec<(String, SocietyCell)>>>,
+}
 
-/// The signed-in user of the current request (server functions and SSR only).
-pub async fn current_user() -> AppResult<Option<CurrentUser>> {
-    match leptos::prelude::use_context::<RequestCaller>() {
-        Some(cache) => cache.0.get_or_try_init(read_current_user).await.cloned(),
-        None => read_current_user().await,
+/// One society as the request's caller sees it, read by the first data load that asks.
+type SocietyCell = Arc<OnceCell<InSociety>>;
+
+impl RequestCaller {
+    /// This request's (a fresh one outside a request). Taken before the first wait of a
+    /// server function: a page's data load may outlive the part of the page that started it,
+    /// and the context with it.
+    pub fn current() -> Self {
+        leptos::prelude::use_context::<Self>().unwrap_or_default()
+    }
+
+    /// The signed-in user, read once.
+    pub async fn user(&self, state: &AppState) -> AppResult<Option<CurrentUser>> {
+        let session = leptos_axum::extract::<Session>().await.ok();
+        self.user
+            .get_or_try_init(|| async {
+                match session {
+                    Some(session) => user_of(&session, state).await,
+                    None => Ok(None),
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// The society `slug` names as the caller (signed in or not) sees it, read once;
+    /// `NotFound` when there is none.
+    pub async fn in_society(&self, state: &AppState, slug: &str) -> AppResult<InSociety> {
+        let cell = {
+            let mut societies = self.societies.lock().unwrap_or_else(|e| e.into_inner());
+            match societies.iter().find(|(known, _)| known == slug) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(OnceCell::new());
+                    societies.push((slug.to_string(), cell.clone()));
+                    cell
+                }
+            }
+        };
+        cell.get_or_try_init(|| async {
+            let user = self.user(state).await?.map(|me| me.id);
+            let mut conn = state.pool.acquire().await?;
+            read_in_society(&mut conn, slug, user).await
+        })
+        .await
+        .cloned()
     }
 }
 
-async fn read_current_user() -> AppResult<Option<CurrentUser>> {
+/// The signed-in user of the current request (server functions and SSR only).
+pub async fn current_user() -> AppResult<Option<CurrentUser>> {
+    let caller = RequestCaller::current();
     let state = crate::state::state()?;
-    let Ok(session) = leptos_axum::extract::<Session>().await else {
-        return Ok(None);
-    };
-    user_of(&session, &state).await
+    caller.user(&state).await
+}
+
+/// The society `slug` names as the current caller (signed in or not) sees it, read once per
+/// request; `NotFound` when there is none.
+pub async fn in_society(slug: &str) -> AppResult<InSociety> {
+    let caller = RequestCaller::current();
+    let state = crate::state::state()?;
+    caller.in_society(&state, slug).await
 }
 
 /// The signed-in user, or `Unauthenticated`.

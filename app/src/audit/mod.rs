@@ -306,9 +306,9 @@ pub struct AuditLog {
 /// `before` (an entry id) when given.
 #[server(endpoint = "list_audit_log")]
 pub async fn list_audit_log(slug: String, before: Option<i64>) -> Result<AuditLog, AppError> {
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (_, state, place) = crate::access::caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    let admin = place.admin_reader()?;
     db::list(&mut conn, &admin, before).await
 }
 

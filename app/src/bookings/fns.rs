@@ -37,9 +37,10 @@ async fn keeper_of(
     AppError,
 > {
     let id = OccurrenceId(parse_id(id)?);
-    let (me, state, society) = crate::access::caller_in(slug).await?;
+    let (_, state, place) = crate::access::caller_in(slug).await?;
+    let staff = place.staff()?;
     let mut conn = state.pool.acquire().await?;
-    let keeper = db::roster_keeper(&mut conn, society, me.id, id).await?;
+    let keeper = db::keeper_among(&mut conn, &staff, id).await?;
     Ok((state, conn, keeper))
 }
 
@@ -57,7 +58,8 @@ fn booked_text(booking: &Booking) -> String {
 #[tracing::instrument(skip_all)]
 pub async fn book_session(slug: String, id: String) -> Result<Booking, AppError> {
     let id = OccurrenceId(parse_id(&id)?);
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let _turn = state.gates.enter(id.0).await?;
     let booked = async {
         let mut tx = state.pool.begin().await?;
@@ -129,7 +131,8 @@ pub async fn enrol_in_series(
         "" => None,
         text => Some(parse_day("until", text)?),
     };
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let booker = db::lock_booker(&mut tx, society, me.id, now()).await?;
     let enrolment = db::enrol(&mut tx, &booker, event, until, now()).await?;
@@ -259,7 +262,8 @@ pub async fn add_booking(
     reason: String,
 ) -> Result<Booking, AppError> {
     let id = OccurrenceId(parse_id(&id)?);
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = crate::access::lock_as_admin(&mut tx, society, me.id).await?;
     let (member, _) = db::find_member(&mut tx, society, &who).await?;
@@ -284,7 +288,8 @@ pub async fn remove_booking(
     reason: String,
 ) -> Result<Cancellation, AppError> {
     let booking = BookingId(parse_id(&booking)?);
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = crate::access::lock_as_admin(&mut tx, society, me.id).await?;
     let removed = db::remove(&mut tx, &admin, booking, &reason, now()).await?;
@@ -306,9 +311,10 @@ pub struct BookingSettings {
 /// Society admins: the fair-use rules and the current bans.
 #[server(endpoint = "booking_settings")]
 pub async fn get_booking_settings(slug: String) -> Result<BookingSettings, AppError> {
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (_, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut conn = state.pool.acquire().await?;
-    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    let admin = place.admin_reader()?;
     Ok(BookingSettings {
         rules: db::rules(&mut conn, society).await?,
         bans: db::bans(&mut conn, &admin, now()).await?,
@@ -358,7 +364,8 @@ pub async fn update_booking_rules(
     #[server(flatten)] form: RulesForm,
 ) -> Result<(), AppError> {
     let rules = form.parse()?;
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = crate::access::lock_as_admin(&mut tx, society, me.id).await?;
     db::update_rules(&mut tx, &admin, rules).await?;
@@ -375,7 +382,8 @@ pub async fn update_booking_rules(
 #[tracing::instrument(skip_all)]
 pub async fn lift_booking_ban(slug: String, user: String) -> Result<(), AppError> {
     let member = UserId(parse_id(&user)?);
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = crate::access::lock_as_admin(&mut tx, society, me.id).await?;
     db::lift_ban(&mut tx, &admin, member, now()).await?;
@@ -401,9 +409,9 @@ pub async fn get_report(
     #[server(default)] from: String,
     #[server(default)] to: String,
 ) -> Result<Report, AppError> {
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (_, state, place) = crate::access::caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    let admin = place.admin_reader()?;
     let today = chrono::Utc::now().date_naive();
     let to = match to.trim() {
         "" => today,

@@ -8,10 +8,10 @@ use leptos_meta::Title;
 
 use super::LiveSpots;
 use super::{
-    get_booking_settings, get_my_bookings, get_roster, AddBooking, AddWalkIn, Attendance,
-    BookSession, BookingRules, BookingStatus, CancelBooking, EndEnrolment, EnrolInSeries,
-    ExcuseBooking, LiftBookingBan, MarkAttendance, MyBooking, RemoveBooking, Roster, RosterEntry,
-    SessionBooking, SetBookingNote, UpdateBookingRules, MAX_NOTE_LEN, MAX_REASON_LEN,
+    get_booking_settings, get_my_bookings, AddBooking, AddWalkIn, Attendance, BookSession,
+    BookingRules, BookingStatus, CancelBooking, EndEnrolment, EnrolInSeries, ExcuseBooking,
+    LiftBookingBan, MarkAttendance, MyBooking, RemoveBooking, Roster, RosterEntry, SessionBooking,
+    SetBookingNote, UpdateBookingRules, MAX_NOTE_LEN, MAX_REASON_LEN,
 };
 use crate::ui::{
     field_attrs, form_action, form_failed, invalid, when_text, ErrorPage, FieldNote, Icon,
@@ -143,15 +143,14 @@ pub fn BookingPanel(booking: SessionBooking) -> impl IntoView {
 
 /// The roster of a session for its trainers and the society's admins: who is coming (with
 /// attendance), the waitlist, who said they cannot come; walk-ins and (admins) bookings.
+/// `roster` is the page's own resource (`get_roster`), made where the page starts loading, so
+/// that it loads once and beside the session rather than after it.
 #[component]
-pub fn RosterPanel(slug: String, id: String, is_admin: bool) -> impl IntoView {
-    let roster = Resource::new(
-        {
-            let (slug, id) = (slug.clone(), id.clone());
-            move || (slug.clone(), id.clone())
-        },
-        |(slug, id)| get_roster(slug, id),
-    );
+pub fn RosterPanel(
+    roster: Resource<Result<Roster, crate::error::AppError>>,
+    slug: String,
+    is_admin: bool,
+) -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p>"Loading the roster…"</p> }>
             {move || {

@@ -65,8 +65,9 @@ pub async fn reset_calendar_feed(#[server(default)] society: String) -> Result<S
     let token = if society.is_empty() {
         super::db::new_feed_token(&mut conn, me.id, None).await?
     } else {
-        let id = crate::access::society_by_slug(&state.pool, &society).await?;
-        let member = crate::access::require_member(&mut conn, id, me.id).await?;
+        let member = crate::access::session::in_society(&society)
+            .await?
+            .member()?;
         super::db::new_feed_token(&mut conn, me.id, Some(&member)).await?
     };
     let url = state.settings.link(&format!("/feeds/{token}.ics"));

@@ -44,11 +44,10 @@ async fn reader_in(
     ),
     AppError,
 > {
+    let place = crate::access::session::in_society(slug).await?;
+    let reader = db::calendar_reader(&place)?;
     let state = crate::state::state()?;
-    let society = crate::access::society_by_slug(&state.pool, slug).await?;
-    let me = crate::access::session::current_user().await?;
-    let mut conn = state.pool.acquire().await?;
-    let reader = db::calendar_reader(&mut conn, society, me.map(|m| m.id)).await?;
+    let conn = state.pool.acquire().await?;
     Ok((state, conn, reader))
 }
 
@@ -121,12 +120,12 @@ pub async fn get_occurrence(slug: String, id: String) -> Result<OccurrenceDetail
 /// Society admins: the categories and trainers the event forms offer.
 #[server(endpoint = "event_form_options")]
 pub async fn get_event_form_options(slug: String) -> Result<EventFormOptions, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (_, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut conn = state.pool.acquire().await?;
-    crate::access::require_admin(&mut conn, society, me.id).await?;
-    let time_zone = db::society_time_zone(&mut conn, society).await?;
+    place.admin_reader()?;
     Ok(EventFormOptions {
-        time_zone,
+        time_zone: place.zone().name().to_string(),
         categories: db::list_categories(&mut conn, society).await?,
         trainers: db::list_trainers(&mut conn, society).await?,
     })
@@ -142,7 +141,8 @@ pub async fn create_event(
     #[server(default)] weekdays: Vec<String>,
     #[server(default)] trainer_ids: Vec<String>,
 ) -> Result<CreatedEvent, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let new = form.parse(&weekdays, &trainer_ids)?;
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
@@ -187,7 +187,8 @@ pub async fn change_session(
     #[server(flatten)] form: SessionForm,
     #[server(default)] trainer_ids: Vec<String>,
 ) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let id = OccurrenceId(parse_id(&id)?);
     let scope = EditScope::parse(&scope)
         .ok_or_else(|| AppError::invalid("scope", "Choose which sessions to change."))?;
@@ -247,7 +248,8 @@ pub async fn change_session(
 #[tracing::instrument(skip_all)]
 pub async fn cancel_session(slug: String, id: String, reason: String) -> Result<(), AppError> {
     let id = OccurrenceId(parse_id(&id)?);
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::cancel_occurrence(&mut tx, &admin, id, &reason).await?;
@@ -265,7 +267,8 @@ pub async fn cancel_session(slug: String, id: String, reason: String) -> Result<
 pub async fn end_event_series(slug: String, event: String, until: String) -> Result<u64, AppError> {
     let event = EventId(parse_id(&event)?);
     let until = parse_date("until", &until)?;
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let removed = db::end_series(&mut tx, &admin, event, until).await?;
@@ -285,7 +288,8 @@ pub async fn end_event_series(slug: String, event: String, until: String) -> Res
 #[tracing::instrument(skip_all)]
 pub async fn delete_event(slug: String, event: String) -> Result<(), AppError> {
     let event = EventId(parse_id(&event)?);
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::delete_event(&mut tx, &admin, event).await?;
@@ -302,7 +306,8 @@ pub async fn delete_event(slug: String, event: String) -> Result<(), AppError> {
 #[server(endpoint = "create_category")]
 #[tracing::instrument(skip_all)]
 pub async fn create_category(slug: String, name: String) -> Result<Category, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let category = db::create_category(&mut tx, &admin, &name).await?;
@@ -315,7 +320,8 @@ pub async fn create_category(slug: String, name: String) -> Result<Category, App
 #[tracing::instrument(skip_all)]
 pub async fn delete_category(slug: String, id: String) -> Result<(), AppError> {
     let id = CategoryId(parse_id(&id)?);
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::delete_category(&mut tx, &admin, id).await?;
@@ -326,9 +332,10 @@ pub async fn delete_category(slug: String, id: String) -> Result<(), AppError> {
 /// Society admins: the society's categories (for the settings page).
 #[server(endpoint = "list_categories")]
 pub async fn list_categories(slug: String) -> Result<Vec<Category>, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (_, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut conn = state.pool.acquire().await?;
-    crate::access::require_admin(&mut conn, society, me.id).await?;
+    place.admin_reader()?;
     db::list_categories(&mut conn, society).await
 }
 

@@ -13,7 +13,7 @@ use super::{
     MAX_LOCATION_LEN, MAX_REASON_LEN, MAX_SERIES_SESSIONS, MAX_TITLE_LEN, WEEKDAYS,
 };
 use crate::access::MembershipRole;
-use crate::bookings::{BookingPanel, RosterPanel};
+use crate::bookings::{get_roster, BookingPanel, Roster, RosterPanel};
 use crate::ids::{CategoryId, UserId};
 use crate::societies::use_society;
 use crate::ui::{field_attrs, form_action, form_failed, invalid, ErrorPage, FieldNote, LiveForm};
@@ -221,18 +221,22 @@ pub fn OccurrencePage() -> impl IntoView {
         move || (ctx.slug.get(), id.get()),
         |(slug, id)| get_occurrence(slug, id),
     );
+    // Made here, not in the views that show them, so that each loads once and all at once:
+    // for whoever may not see them they end in `Forbidden` without asking the database (the
+    // request knows the caller's role by then).
+    let roster = Resource::new(
+        move || (ctx.slug.get(), id.get()),
+        |(slug, id)| get_roster(slug, id),
+    );
+    let options = Resource::new(move || ctx.slug.get(), get_event_form_options);
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(detail) => {
                         let admin = detail.viewer_role == Some(MembershipRole::Admin);
-                        let options = if admin {
-                            get_event_form_options(ctx.slug.get_untracked()).await.ok()
-                        } else {
-                            None
-                        };
-                        view! { <Occurrence detail options/> }.into_any()
+                        let options = if admin { options.await.ok() } else { None };
+                        view! { <Occurrence detail roster options/> }.into_any()
                     }
                     Err(e) => view! { <ErrorPage error=e/> }.into_any(),
                 }
@@ -242,7 +246,11 @@ pub fn OccurrencePage() -> impl IntoView {
 }
 
 #[component]
-fn Occurrence(detail: OccurrenceDetail, options: Option<EventFormOptions>) -> impl IntoView {
+fn Occurrence(
+    detail: OccurrenceDetail,
+    roster: Resource<Result<Roster, crate::error::AppError>>,
+    options: Option<EventFormOptions>,
+) -> impl IntoView {
     let s = detail.summary.clone();
     let cancelled = s.status == OccurrenceStatus::Cancelled;
     let calendar = format!(
@@ -276,7 +284,7 @@ fn Occurrence(detail: OccurrenceDetail, options: Option<EventFormOptions>) -> im
         </article>
         <BookingPanel booking=detail.booking.clone()/>
         {detail.booking.keeps_roster.then(|| view! {
-            <RosterPanel slug=detail.society_slug.clone() id=s.id.0.to_string() is_admin=detail.booking.is_admin/>
+            <RosterPanel roster slug=detail.society_slug.clone() is_admin=detail.booking.is_admin/>
         })}
         {options.map(|options| view! { <AdminActions detail options/> })}
     }

@@ -147,7 +147,8 @@ pub async fn invite_member(
     email: String,
     role: Option<MembershipRole>,
 ) -> Result<Invitation, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let created = db::create(
@@ -169,7 +170,8 @@ pub async fn resend_invitation(
     slug: String,
     invitation: InvitationId,
 ) -> Result<Invitation, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let created = db::resend(&mut tx, &admin, invitation).await?;
@@ -180,9 +182,9 @@ pub async fn resend_invitation(
 /// Society admins: the society's invitations, newest first.
 #[server(endpoint = "list_invitations")]
 pub async fn list_invitations(slug: String) -> Result<Vec<Invitation>, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (_, state, place) = caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    let admin = place.admin_reader()?;
     db::list(&mut conn, &admin).await
 }
 
@@ -190,7 +192,8 @@ pub async fn list_invitations(slug: String) -> Result<Vec<Invitation>, AppError>
 #[server(endpoint = "revoke_invitation")]
 #[tracing::instrument(skip_all)]
 pub async fn revoke_invitation(slug: String, invitation: InvitationId) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::revoke(&mut tx, &admin, invitation).await?;

@@ -150,7 +150,8 @@ pub async fn request_membership(
     slug: String,
     message: Option<String>,
 ) -> Result<MembershipStatus, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let status = db::request(&mut tx, society, me.id, message.as_deref().unwrap_or("")).await?;
     tx.commit().await?;
@@ -160,7 +161,8 @@ pub async fn request_membership(
 /// The requester: takes back their pending request.
 #[server(endpoint = "withdraw_request")]
 pub async fn withdraw_request(slug: String) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     db::withdraw(&mut tx, society, me.id).await?;
     tx.commit().await?;
@@ -170,7 +172,8 @@ pub async fn withdraw_request(slug: String) -> Result<(), AppError> {
 /// Members: leave the society (not its last admin).
 #[server(endpoint = "leave_society")]
 pub async fn leave_society(slug: String) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     db::leave(&mut tx, society, me.id).await?;
     tx.commit().await?;
@@ -180,9 +183,9 @@ pub async fn leave_society(slug: String) -> Result<(), AppError> {
 /// Society admins: the pending requests, oldest first.
 #[server(endpoint = "list_requests")]
 pub async fn list_requests(slug: String) -> Result<Vec<JoinRequest>, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (_, state, place) = caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    let admin = place.admin_reader()?;
     db::list_pending(&mut conn, &admin).await
 }
 
@@ -195,7 +198,8 @@ pub async fn decide_request(
     decision: Decision,
     reason: Option<String>,
 ) -> Result<MembershipStatus, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let status = db::decide(
@@ -220,7 +224,8 @@ pub async fn decide_requests(
     decision: Decision,
     reason: Option<String>,
 ) -> Result<BulkOutcome, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     let outcome = db::decide_many(
@@ -246,9 +251,9 @@ pub async fn list_members(
     status: Option<MembershipStatus>,
     page: Option<u32>,
 ) -> Result<DirectoryPage, AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (_, state, place) = caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    let staff = crate::access::require_staff(&mut conn, society, me.id).await?;
+    let staff = place.staff()?;
     let query = DirectoryQuery {
         q: q.unwrap_or_default(),
         role,
@@ -266,7 +271,8 @@ pub async fn set_member_role(
     member: UserId,
     role: MembershipRole,
 ) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::set_role(&mut tx, &admin, member, role).await?;
@@ -282,7 +288,8 @@ pub async fn suspend_member(
     member: UserId,
     reason: Option<String>,
 ) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::suspend(&mut tx, &admin, member, reason.as_deref().unwrap_or("")).await?;
@@ -294,7 +301,8 @@ pub async fn suspend_member(
 #[server(endpoint = "reinstate_member")]
 #[tracing::instrument(skip_all)]
 pub async fn reinstate_member(slug: String, member: UserId) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::reinstate(&mut tx, &admin, member).await?;
@@ -310,7 +318,8 @@ pub async fn remove_member(
     member: UserId,
     reason: Option<String>,
 ) -> Result<(), AppError> {
-    let (me, state, society) = caller_in(&slug).await?;
+    let (me, state, place) = caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = lock_as_admin(&mut tx, society, me.id).await?;
     db::remove(&mut tx, &admin, member, reason.as_deref().unwrap_or("")).await?;

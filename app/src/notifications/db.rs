@@ -8,6 +8,7 @@ use super::{
 use crate::access::{AdminReader, SocietyAdmin};
 use crate::error::{AppError, AppResult};
 use crate::ids::{SocietyId, UserId};
+use crate::wall::Zone;
 
 /// Queues one notification of `kind` for `recipient`.
 pub async fn enqueue(
@@ -80,7 +81,7 @@ pub(crate) async fn context_of(
     recipient: Option<UserId>,
 ) -> AppResult<super::render::Context> {
     let row = sqlx::query!(
-        r#"select s.name as "society_name?", s.slug as "society_slug?", s.time_zone as "zone?",
+        r#"select s.name as "society_name?", s.slug as "society_slug?", s.time_zone as "zone?: Zone",
                   (select u.name from users u where u.id = $2) as "recipient_name?"
              from (select 1) one left join societies s on s.id = $1"#,
         society as Option<SocietyId>,
@@ -91,10 +92,7 @@ pub(crate) async fn context_of(
     Ok(super::render::Context {
         society_name: row.society_name.unwrap_or_else(|| "Roster".into()),
         society_slug: row.society_slug.unwrap_or_default(),
-        zone: row
-            .zone
-            .and_then(|z| z.parse().ok())
-            .unwrap_or(chrono_tz::UTC),
+        zone: row.zone.map_or(chrono_tz::UTC, |zone| zone.0),
         recipient_name: row
             .recipient_name
             .filter(|n| !n.trim().is_empty())

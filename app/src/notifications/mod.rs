@@ -425,9 +425,9 @@ pub async fn society_deliveries(
     status: Option<DeliveryStatus>,
     before: Option<i64>,
 ) -> Result<Vec<DeliveryLine>, AppError> {
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (_, state, place) = crate::access::caller_in(&slug).await?;
     let mut conn = state.pool.acquire().await?;
-    let admin = crate::access::require_admin(&mut conn, society, me.id).await?;
+    let admin = place.admin_reader()?;
     db::deliveries(&mut conn, &admin, status, before, PAGE_SIZE).await
 }
 
@@ -435,7 +435,8 @@ pub async fn society_deliveries(
 #[server(endpoint = "retry_delivery")]
 #[tracing::instrument(skip_all, fields(delivery = id))]
 pub async fn retry_delivery(slug: String, id: i64) -> Result<(), AppError> {
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = crate::access::lock_as_admin(&mut tx, society, me.id).await?;
     db::retry_delivery(&mut tx, &admin, id).await?;

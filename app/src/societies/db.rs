@@ -193,24 +193,13 @@ pub async fn update_settings(
     Ok(updated)
 }
 
-/// Anyone signed in: `user`'s role in `society` if they are an approved member, and for
-/// admins how many requests wait; one round trip for the navigation of every society page.
-pub async fn standing(
-    conn: &mut PgConnection,
-    society: SocietyId,
-    user: UserId,
-) -> AppResult<(Option<MembershipRole>, Option<i64>)> {
-    let row = sqlx::query!(
-        r#"select m.role as "role: MembershipRole",
-                  case when m.role = 'admin' then
-                      (select count(*) from memberships p where p.society_id = $1 and p.status = 'pending')
-                  end as pending
-             from memberships m
-            where m.society_id = $1 and m.user_id = $2 and m.status = 'approved'"#,
+/// How many requests to join `society` wait (for its admins' navigation).
+pub async fn pending_requests(conn: &mut PgConnection, society: SocietyId) -> AppResult<i64> {
+    let pending = sqlx::query_scalar!(
+        r#"select count(*) as "pending!" from memberships where society_id = $1 and status = 'pending'"#,
         society as SocietyId,
-        user as UserId,
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(row.map_or((None, None), |r| (Some(r.role), r.pending)))
+    Ok(pending)
 }

@@ -201,22 +201,21 @@ pub async fn time_zone_names() -> Result<Vec<String>, AppError> {
 /// (with the number of waiting requests for admins).
 #[server(endpoint = "society_nav")]
 pub async fn get_society_nav(slug: String) -> Result<SocietyNav, AppError> {
-    let state = crate::state::state()?;
-    let society = db::find_by_slug(&state.pool, &slug)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let mut nav = SocietyNav {
-        slug: society.slug,
-        name: society.name,
-        role: None,
-        pending_requests: None,
+    let place = crate::access::session::in_society(&slug).await?;
+    let pending_requests = match place.role() {
+        Some(MembershipRole::Admin) => {
+            let state = crate::state::state()?;
+            let mut conn = state.pool.acquire().await?;
+            Some(db::pending_requests(&mut conn, place.society()).await?)
+        }
+        _ => None,
     };
-    let Some(me) = crate::access::session::current_user().await? else {
-        return Ok(nav);
-    };
-    let mut conn = state.pool.acquire().await?;
-    (nav.role, nav.pending_requests) = db::standing(&mut conn, society.id, me.id).await?;
-    Ok(nav)
+    Ok(SocietyNav {
+        slug: place.slug().to_string(),
+        name: place.name().to_string(),
+        role: place.role(),
+        pending_requests,
+    })
 }
 
 /// Platform admins: creates a society and makes the caller its first admin.
@@ -257,7 +256,8 @@ pub async fn update_society_settings(
     join_policy: JoinPolicy,
     #[server(default)] calendar_public: Option<String>,
 ) -> Result<Society, AppError> {
-    let (me, state, society) = crate::access::caller_in(&slug).await?;
+    let (me, state, place) = crate::access::caller_in(&slug).await?;
+    let society = place.society();
     let mut tx = state.pool.begin().await?;
     let admin = crate::access::lock_as_admin(&mut tx, society, me.id).await?;
     let society = db::update_settings(

@@ -18,21 +18,47 @@ use sqlx::PgConnection;
 
 pub use app::members::db::{find_for_user, leave, request, status_of, withdraw};
 
-/// The caller's role in `society` when it includes `min`, through the proof checks.
+/// The caller's role in `society` when it includes `min`, through the proof checks. Both
+/// ways a proof is made must agree: the database check (`require_*`) and the one from what a
+/// request read at its start (`InSociety::member`, `staff`, `admin_reader`).
 pub async fn require_role(
     conn: &mut PgConnection,
     society: SocietyId,
     user: UserId,
     min: MembershipRole,
 ) -> AppResult<MembershipRole> {
-    match min {
-        MembershipRole::Member => Ok(access::require_member(conn, society, user).await?.role()),
-        MembershipRole::Trainer => Ok(access::require_staff(conn, society, user).await?.role()),
-        MembershipRole::Admin => {
-            access::require_admin(conn, society, user).await?;
-            Ok(MembershipRole::Admin)
-        }
-    }
+    let checked = match min {
+        MembershipRole::Member => access::require_member(conn, society, user)
+            .await
+            .map(|proof| proof.role()),
+        MembershipRole::Trainer => access::require_staff(conn, society, user)
+            .await
+            .map(|proof| proof.role()),
+        MembershipRole::Admin => access::require_admin(conn, society, user)
+            .await
+            .map(|_| MembershipRole::Admin),
+    };
+    let slug = slug_of(conn, society).await?;
+    let place = access::read_in_society(conn, &slug, Some(user)).await?;
+    let read = match min {
+        MembershipRole::Member => place.member().map(|proof| proof.role()),
+        MembershipRole::Trainer => place.staff().map(|proof| proof.role()),
+        MembershipRole::Admin => place.admin_reader().map(|_| MembershipRole::Admin),
+    };
+    assert_eq!(
+        checked, read,
+        "the request's read proof disagrees with the database check"
+    );
+    checked
+}
+
+/// The slug of `society`.
+async fn slug_of(conn: &mut PgConnection, society: SocietyId) -> AppResult<String> {
+    sqlx::query_scalar("select slug from societies where id = $1")
+        .bind(society)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// The number of waiting requests the navigation shows an admin; `Forbidden` for anyone else
@@ -42,8 +68,8 @@ pub async fn pending_count(
     society: SocietyId,
     user: UserId,
 ) -> AppResult<i64> {
-    match app::societies::db::standing(conn, society, user).await? {
-        (Some(MembershipRole::Admin), Some(count)) => Ok(count),
+    match access::approved_role(conn, society, user).await? {
+        Some(MembershipRole::Admin) => app::societies::db::pending_requests(conn, society).await,
         _ => Err(AppError::Forbidden),
     }
 }
@@ -278,6 +304,16 @@ pub async fn create_category(
     events::create_category(conn, &admin, name).await
 }
 
+/// Who may read `society`'s calendar, as a request of `user` (or a visitor) finds out.
+pub async fn calendar_reader(
+    conn: &mut PgConnection,
+    society: SocietyId,
+    user: Option<UserId>,
+) -> AppResult<events::CalendarReader> {
+    let slug = slug_of(conn, society).await?;
+    events::calendar_reader(&access::read_in_society(conn, &slug, user).await?)
+}
+
 /// The calendar as `user` (or a visitor) may read it, for local dates `from` up to `to`.
 pub async fn sessions(
     conn: &mut PgConnection,
@@ -287,7 +323,7 @@ pub async fn sessions(
     to: chrono::NaiveDate,
     filter: events::SessionFilter,
 ) -> AppResult<Vec<OccurrenceSummary>> {
-    let reader = events::calendar_reader(&mut *conn, society, user).await?;
+    let reader = calendar_reader(conn, society, user).await?;
     events::sessions(conn, &reader, from, to, filter).await
 }
 
@@ -297,6 +333,6 @@ pub async fn occurrence(
     user: Option<UserId>,
     id: OccurrenceId,
 ) -> AppResult<OccurrenceDetail> {
-    let reader = events::calendar_reader(&mut *conn, society, user).await?;
+    let reader = calendar_reader(conn, society, user).await?;
     events::occurrence(conn, &reader, id).await
 }

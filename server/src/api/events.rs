@@ -214,7 +214,6 @@ pub async fn list_occurrences(
     Path(slug): Path<String>,
     Query(range): Query<RangeQuery>,
 ) -> Result<Json<Vec<OccurrenceBody>>, Problem> {
-    let society = society_by_slug(&state.app.pool, &slug).await?;
     let from = date_param("from", range.from.as_deref())?;
     let to = date_param("to", range.to.as_deref())?;
     if to < from || (to - from).num_days() > 366 {
@@ -224,7 +223,8 @@ pub async fn list_occurrences(
         ));
     }
     let mut conn = state.app.pool.acquire().await?;
-    let reader = app::events::db::calendar_reader(&mut conn, society, Some(me.id)).await?;
+    let place = app::access::read_in_society(&mut conn, &slug, Some(me.id)).await?;
+    let reader = app::events::db::calendar_reader(&place)?;
     let sessions = app::events::db::sessions(
         &mut conn,
         &reader,

@@ -15,7 +15,7 @@ use crate::bookings::{
 use crate::error::{AppError, AppResult};
 use crate::ids::{BookingId, EnrolmentId, EventId, OccurrenceId, SocietyId, UserId};
 use crate::notifications::NotificationKind;
-use crate::wall::local;
+use crate::wall::{local, Zone};
 
 fn reason_given(reason: &str) -> AppResult<String> {
     let reason = checked_text("reason", reason, MAX_REASON_LEN)?;
@@ -229,7 +229,7 @@ pub async fn bans(
 ) -> AppResult<Vec<BanEntry>> {
     let rows = sqlx::query!(
         r#"select b.user_id as "user_id: UserId", u.name, b.ends_at as "ends_at: DateTime<Utc>",
-                  b.strikes, s.time_zone
+                  b.strikes, s.time_zone as "time_zone: Zone"
              from booking_bans b join users u on u.id = b.user_id join societies s on s.id = b.society_id
             where b.society_id = $1 and b.lifted_at is null and b.starts_at <= $2 and b.ends_at > $2
             order by b.ends_at, lower(u.name)"#,
@@ -241,7 +241,7 @@ pub async fn bans(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let zone: chrono_tz::Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let zone = r.time_zone.0;
             BanEntry {
                 user_id: r.user_id,
                 name: r.name,

@@ -12,7 +12,7 @@ use crate::bookings::{Attendance, BookingStatus};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BookingId, OccurrenceId, UserId};
 use crate::secret::SigningKey;
-use crate::wall::local;
+use crate::wall::{local, Zone};
 
 /// What a scanned QR code holds before the code itself.
 pub const CHECKIN_PREFIX: &str = "roster-checkin:";
@@ -65,7 +65,7 @@ pub async fn check_in(
     let row = sqlx::query!(
         r#"select b.occurrence_id as "occurrence_id: OccurrenceId", b.user_id as "user_id: UserId",
                   b.status as "status: BookingStatus", b.attendance as "attendance: Attendance",
-                  u.name, e.title, o.starts_at as "starts_at: DateTime<Utc>", s.time_zone
+                  u.name, e.title, o.starts_at as "starts_at: DateTime<Utc>", s.time_zone as "time_zone: Zone"
              from bookings b join users u on u.id = b.user_id
              join occurrences o on o.id = b.occurrence_id join events e on e.id = o.event_id
              join societies s on s.id = b.society_id
@@ -77,7 +77,7 @@ pub async fn check_in(
     .await?
     .ok_or_else(|| AppError::Conflict("This code is not for a session of this society.".into()))?;
     if row.occurrence_id != keeper.occurrence() {
-        let zone: chrono_tz::Tz = row.time_zone.parse().unwrap_or(chrono_tz::UTC);
+        let zone = row.time_zone.0;
         return Err(AppError::Conflict(format!(
             "This code is for another session: {}, {}.",
             row.title,

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::access::MembershipStatus;
 use crate::audit::AuditAction;
-use crate::bookings::{Booking, BookingRules, BookingStatus, Cancellation, Enrolment, Standing};
+use crate::bookings::{Booking, BookingRules, BookingStatus, Cancellation, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BookingId, EnrolmentId, EventId, OccurrenceId, SocietyId, UserId};
 use crate::notifications::NotificationKind;
@@ -50,23 +50,16 @@ pub async fn lock_booker(
     user: UserId,
     now: DateTime<Utc>,
 ) -> AppResult<Booker> {
-    let standing = match lock_membership(&mut *conn, society, user).await? {
-        None => return Err(AppError::Forbidden),
-        Some(MembershipStatus::Approved) => Standing::Member,
-        Some(MembershipStatus::Pending) => Standing::Pending,
-        Some(MembershipStatus::Rejected) => Standing::Rejected,
-        Some(MembershipStatus::Suspended) => Standing::Suspended,
+    let Some(status) = lock_membership(&mut *conn, society, user).await? else {
+        return Err(AppError::Forbidden);
     };
-    if let Some(reason) = standing.reason() {
-        return Err(AppError::Conflict(reason));
-    }
     let (rules, zone) = rules_and_zone(&mut *conn, society).await?;
-    if let Some((ends, strikes)) = super::read::ban_of(conn, society, user, now).await? {
-        let banned = Standing::Banned {
-            until: local(zone, ends),
-            strikes,
-        };
-        return Err(AppError::Conflict(banned.reason().unwrap_or_default()));
+    let ban = match status {
+        MembershipStatus::Approved => super::read::ban_of(conn, society, user, now).await?,
+        _ => None,
+    };
+    if let Some(reason) = super::read::standing_of(Some(user), Some(status), ban, zone).reason() {
+        return Err(AppError::Conflict(reason));
     }
     Ok(Booker {
         society,

@@ -19,7 +19,7 @@ use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::ids::{BookingId, OccurrenceId, SocietyId, UserId};
 use crate::notifications::NotificationKind;
-use crate::wall::{local, local_instant};
+use crate::wall::{local, local_instant, Zone};
 
 mod admin;
 mod checkin;
@@ -41,7 +41,8 @@ pub use read::{my_bookings, rules, session_booking, standing, upcoming_bookings}
 pub use reminders::{announce_ended_bans, queue_reminders, reminder_due};
 pub use report::{range_lines, report, session_lines, MAX_REPORT_DAYS};
 pub use roster::{
-    add_walk_in, find_member, mark_attendance, roster, roster_keeper, set_note, RosterKeeper, Seen,
+    add_walk_in, find_member, keeper_among, mark_attendance, roster, roster_keeper, set_note,
+    RosterKeeper, Seen,
 };
 
 /// The booking constraints a caller's input can violate, with what they are told.
@@ -162,11 +163,11 @@ pub(crate) async fn rules_and_zone(
     society: SocietyId,
 ) -> AppResult<(BookingRules, Tz)> {
     let r = sqlx::query!(
-        "select r.opens_days, r.closes_minutes, r.free_cancel_hours, r.strike_limit,
+        r#"select r.opens_days, r.closes_minutes, r.free_cancel_hours, r.strike_limit,
                 r.strike_window_days, r.ban_days, r.max_active, r.max_per_week,
-                r.first_reminder_hours, r.second_reminder_hours, s.time_zone
+                r.first_reminder_hours, r.second_reminder_hours, s.time_zone as "time_zone: Zone"
            from booking_rules r join societies s on s.id = r.society_id
-          where r.society_id = $1",
+          where r.society_id = $1"#,
         society as SocietyId,
     )
     .fetch_optional(conn)
@@ -184,7 +185,7 @@ pub(crate) async fn rules_and_zone(
         first_reminder_hours: r.first_reminder_hours,
         second_reminder_hours: r.second_reminder_hours,
     };
-    Ok((rules, r.time_zone.parse().unwrap_or(chrono_tz::UTC)))
+    Ok((rules, r.time_zone.0))
 }
 
 /// The session `id` of `society`, locked (`for no key update`) until the transaction ends;

@@ -2,7 +2,7 @@
 //! session page.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use super::Cutoffs;
@@ -12,7 +12,7 @@ use crate::bookings::{
 };
 use crate::error::{AppError, AppResult};
 use crate::ids::{BookingId, EnrolmentId, EventId, OccurrenceId, SocietyId, UserId};
-use crate::wall::local;
+use crate::wall::{local, Zone};
 
 /// Whether `user` may book in `society` at `now`, and if not, why.
 pub async fn standing(
@@ -25,7 +25,7 @@ pub async fn standing(
         return Ok(Standing::Visitor);
     };
     let row = sqlx::query!(
-        r#"select m.status as "status: MembershipStatus", s.time_zone
+        r#"select m.status as "status: MembershipStatus", s.time_zone as "time_zone: Zone"
              from memberships m join societies s on s.id = m.society_id
             where m.society_id = $1 and m.user_id = $2"#,
         society as SocietyId,
@@ -36,21 +36,40 @@ pub async fn standing(
     let Some(row) = row else {
         return Ok(Standing::NotMember);
     };
-    Ok(match row.status {
-        MembershipStatus::Pending => Standing::Pending,
-        MembershipStatus::Rejected => Standing::Rejected,
-        MembershipStatus::Suspended => Standing::Suspended,
-        MembershipStatus::Approved => match ban_of(conn, society, user, now).await? {
-            Some((ends, strikes)) => {
-                let zone: Tz = row.time_zone.parse().unwrap_or(chrono_tz::UTC);
-                Standing::Banned {
-                    until: local(zone, ends),
-                    strikes,
-                }
-            }
+    let ban = match row.status {
+        MembershipStatus::Approved => ban_of(conn, society, user, now).await?,
+        _ => None,
+    };
+    Ok(standing_of(
+        Some(user),
+        Some(row.status),
+        ban,
+        row.time_zone.0,
+    ))
+}
+
+/// Where a person stands from their membership's status (`None`: they have none) and the ban
+/// in force, if any (`zone`: the society's, to say until when). The one mapping of both.
+pub(crate) fn standing_of(
+    user: Option<UserId>,
+    status: Option<MembershipStatus>,
+    ban: Option<(DateTime<Utc>, i32)>,
+    zone: chrono_tz::Tz,
+) -> Standing {
+    match (user, status) {
+        (None, _) => Standing::Visitor,
+        (Some(_), None) => Standing::NotMember,
+        (Some(_), Some(MembershipStatus::Pending)) => Standing::Pending,
+        (Some(_), Some(MembershipStatus::Rejected)) => Standing::Rejected,
+        (Some(_), Some(MembershipStatus::Suspended)) => Standing::Suspended,
+        (Some(_), Some(MembershipStatus::Approved)) => match ban {
+            Some((ends, strikes)) => Standing::Banned {
+                until: local(zone, ends),
+                strikes,
+            },
             None => Standing::Member,
         },
-    })
+    }
 }
 
 /// `user`'s booking ban in `society` at `now`, if one is in force: when it ends and after how
@@ -97,7 +116,7 @@ pub async fn my_bookings(
                   case when b.status = 'waitlisted' then
                       (select count(*) from bookings w where w.occurrence_id = b.occurrence_id
                           and w.status = 'waitlisted' and w.queue_number <= b.queue_number) end as position,
-                  s.slug, s.name as society_name, s.time_zone, e.title,
+                  s.slug, s.name as society_name, s.time_zone as "time_zone: Zone", e.title,
                   o.starts_at as "starts_at: DateTime<Utc>", o.ends_at as "ends_at: DateTime<Utc>",
                   o.status = 'cancelled' as "session_cancelled!"
              from bookings b
@@ -118,7 +137,7 @@ pub async fn my_bookings(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let zone: Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let zone = r.time_zone.0;
             MyBooking {
                 booking: Booking {
                     id: r.id,
@@ -156,8 +175,9 @@ pub async fn upcoming_bookings(
         .collect())
 }
 
-/// The booking part of the page of session `id` in `society`, for `user` (or a visitor).
-/// The caller has checked that they may read the society's calendar.
+/// The booking part of the page of session `id` in `society`, for `user` (or a visitor), in
+/// one statement: the session's counts, the society's rules, the caller's membership, booking,
+/// enrolment and ban. The caller has checked that they may read the society's calendar.
 pub async fn session_booking(
     conn: &mut PgConnection,
     society: SocietyId,
@@ -165,51 +185,61 @@ pub async fn session_booking(
     user: Option<UserId>,
     now: DateTime<Utc>,
 ) -> AppResult<SessionBooking> {
-    let (rules, zone) = super::rules_and_zone(&mut *conn, society).await?;
     let r = sqlx::query!(
         r#"select o.capacity, o.confirmed_count, o.waitlisted_count, o.starts_at as "starts_at: DateTime<Utc>",
-                  o.status = 'cancelled' as "cancelled!", s.slug,
+                  o.status = 'cancelled' as "cancelled!", s.slug, s.time_zone as "time_zone: Zone",
+                  to_jsonb(r) as "rules!: Json<BookingRules>",
                   case when e.weekdays is not null then e.id end as "series: EventId",
                   (select n.id from enrolments n where n.event_id = e.id and n.user_id = $3 and n.ended_at is null)
                       as "enrolment: EnrolmentId",
-                  (select role from memberships where society_id = $2 and user_id = $3 and status = 'approved')
-                      as "role: MembershipRole",
+                  m.role as "role?: MembershipRole", m.status as "membership?: MembershipStatus",
                   exists (select 1 from occurrence_trainers where occurrence_id = o.id and trainer_id = $3)
-                      as "teaches!"
-             from occurrences o join events e on e.id = o.event_id join societies s on s.id = o.society_id
+                      as "teaches!",
+                  mine.id as "mine_id?: BookingId", mine.status as "mine_status?: BookingStatus",
+                  mine.position as "mine_position?",
+                  ban.ends_at as "ban_ends_at?: DateTime<Utc>", ban.strikes as "ban_strikes?"
+             from occurrences o
+             join events e on e.id = o.event_id
+             join societies s on s.id = o.society_id
+             join booking_rules r on r.society_id = o.society_id
+             left join memberships m on m.society_id = o.society_id and m.user_id = $3
+             left join lateral (
+                  select b.id, b.status,
+                         case when b.status = 'waitlisted' then
+                             (select count(*) from bookings w where w.occurrence_id = b.occurrence_id
+                                 and w.status = 'waitlisted' and w.queue_number <= b.queue_number) end as position
+                    from bookings b
+                   where b.occurrence_id = o.id and b.user_id = $3 and b.status <> 'cancelled'
+                   order by b.status in ('confirmed', 'waitlisted') desc, b.created_at desc
+                   limit 1) mine on true
+             left join lateral (
+                  select ends_at, strikes from booking_bans
+                   where society_id = o.society_id and user_id = $3 and lifted_at is null
+                     and starts_at <= $4 and ends_at > $4
+                   order by ends_at desc limit 1) ban on true
             where o.id = $1 and o.society_id = $2"#,
         id as OccurrenceId,
         society as SocietyId,
         user.map(|u| u.0),
+        now as DateTime<Utc>,
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound)?;
-    let mine = match user {
-        Some(user) => {
-            sqlx::query!(
-                r#"select b.id as "id: BookingId", b.status as "status: BookingStatus",
-                          case when b.status = 'waitlisted' then
-                              (select count(*) from bookings w where w.occurrence_id = b.occurrence_id
-                                  and w.status = 'waitlisted' and w.queue_number <= b.queue_number) end as position
-                     from bookings b
-                    where b.occurrence_id = $1 and b.user_id = $2 and b.status <> 'cancelled'
-                    order by b.status in ('confirmed', 'waitlisted') desc, b.created_at desc
-                    limit 1"#,
-                id as OccurrenceId,
-                user as UserId,
-            )
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|b| Booking {
-                id: b.id,
-                occurrence_id: id,
-                status: b.status,
-                waitlist_position: b.position,
-            })
-        }
-        None => None,
+    let (rules, zone) = (r.rules.0, r.time_zone.0);
+    let mine = match (r.mine_id, r.mine_status) {
+        (Some(booking), Some(status)) => Some(Booking {
+            id: booking,
+            occurrence_id: id,
+            status,
+            waitlist_position: r.mine_position,
+        }),
+        _ => None,
     };
+    let role = r
+        .role
+        .filter(|_| r.membership == Some(MembershipStatus::Approved));
+    let ban = r.ban_ends_at.zip(r.ban_strikes);
     let cut = Cutoffs::of(&rules, zone, r.starts_at);
     let closed_reason = if r.cancelled {
         Some("This session is cancelled.".to_string())
@@ -222,7 +252,7 @@ pub async fn session_booking(
         capacity: r.capacity,
         confirmed: r.confirmed_count,
         waitlisted: r.waitlisted_count,
-        standing: standing(&mut *conn, society, user, now).await?,
+        standing: standing_of(user, r.membership, ban, zone),
         mine,
         enrolment: r.enrolment,
         series: r.series,
@@ -230,8 +260,8 @@ pub async fn session_booking(
         closes_local: local(zone, cut.closes_at),
         free_cancel_local: local(zone, cut.free_cancel_until),
         closed_reason,
-        keeps_roster: (r.teaches && r.role.is_some()) || r.role == Some(MembershipRole::Admin),
-        is_admin: r.role == Some(MembershipRole::Admin),
+        keeps_roster: (r.teaches && role.is_some()) || role == Some(MembershipRole::Admin),
+        is_admin: role == Some(MembershipRole::Admin),
         checkin_qr: None,
     })
 }

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use crate::error::AppResult;
 use crate::ids::{SocietyId, UserId};
 use crate::notifications::NotificationKind;
-use crate::wall::{local, local_instant};
+use crate::wall::{local, local_instant, Zone};
 
 /// When the reminder `hours` before a session that starts at `starts_at` is due: a whole
 /// number of days is the same wall-clock time that many days earlier in `zone` (so "24 h" is
@@ -32,7 +32,7 @@ pub async fn queue_reminders(pool: &PgPool, now: DateTime<Utc>) -> AppResult<u32
         r#"select b.id, b.user_id as "user: UserId", b.society_id as "society: SocietyId",
                   b.confirmed_at as "confirmed_at!: DateTime<Utc>", o.id as occurrence_id,
                   o.starts_at as "starts_at: DateTime<Utc>", e.title,
-                  s.time_zone, r.first_reminder_hours, r.second_reminder_hours
+                  s.time_zone as "time_zone: Zone", r.first_reminder_hours, r.second_reminder_hours
              from occurrences o
              join booking_rules r on r.society_id = o.society_id
              join bookings b on b.occurrence_id = o.id and b.status = 'confirmed'
@@ -48,9 +48,7 @@ pub async fn queue_reminders(pool: &PgPool, now: DateTime<Utc>) -> AppResult<u32
     let mut queued = 0;
     let mut tx = pool.begin().await?;
     for row in rows {
-        let Ok(zone) = row.time_zone.parse::<Tz>() else {
-            continue;
-        };
+        let zone = row.time_zone.0;
         for hours in [row.first_reminder_hours, row.second_reminder_hours] {
             if hours <= 0 {
                 continue;

@@ -7,7 +7,7 @@ use super::{
     audit, insert_booking, lock_membership, lock_session, notify, record_strike, NewBooking,
     StrikeReason,
 };
-use crate::access::MembershipStatus;
+use crate::access::{MembershipStatus, SocietyStaff};
 use crate::audit::AuditAction;
 use crate::bookings::{
     checked_text, Attendance, BookingStatus, Roster, RosterEntry, ATTENDANCE_OPENS_MINUTES,
@@ -16,7 +16,7 @@ use crate::bookings::{
 use crate::error::{AppError, AppResult};
 use crate::ids::{BookingId, OccurrenceId, SocietyId, UserId};
 use crate::notifications::NotificationKind;
-use crate::wall::local;
+use crate::wall::{local, Zone};
 
 /// Proof that `user` keeps the roster of `occurrence`: one of its trainers, or an admin of
 /// its society. Only `roster_keeper` makes one.
@@ -53,6 +53,17 @@ pub async fn roster_keeper(
     occurrence: OccurrenceId,
 ) -> AppResult<RosterKeeper> {
     let staff = crate::access::require_staff(&mut *conn, society, user).await?;
+    keeper_among(conn, &staff, occurrence).await
+}
+
+/// `roster_keeper` for a caller already proven staff of the society (by the request's first
+/// read, say): an admin, or a trainer of this session.
+pub async fn keeper_among(
+    conn: &mut PgConnection,
+    staff: &SocietyStaff,
+    occurrence: OccurrenceId,
+) -> AppResult<RosterKeeper> {
+    let (society, user) = (staff.society(), staff.user());
     let row = sqlx::query!(
         r#"select exists (select 1 from occurrence_trainers where occurrence_id = o.id and trainer_id = $3)
                   as "teaches!"
@@ -84,7 +95,7 @@ pub async fn roster(
 ) -> AppResult<Roster> {
     let head = sqlx::query!(
         r#"select e.title, o.starts_at as "starts_at: DateTime<Utc>", o.ends_at as "ends_at: DateTime<Utc>",
-                  o.capacity, o.status = 'cancelled' as "cancelled!", s.time_zone
+                  o.capacity, o.status = 'cancelled' as "cancelled!", s.time_zone as "time_zone: Zone"
              from occurrences o join events e on e.id = o.event_id join societies s on s.id = o.society_id
             where o.id = $1 and o.society_id = $2"#,
         keeper.occurrence as OccurrenceId,
@@ -107,7 +118,7 @@ pub async fn roster(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let zone: chrono_tz::Tz = head.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let zone = head.time_zone.0;
     let mut roster = Roster {
         occurrence_id: keeper.occurrence,
         title: head.title,

@@ -22,8 +22,7 @@ pub async fn create(
 ) -> AppResult<CreatedEvent> {
     let new = new.validated()?;
     let society = admin.society();
-    let time_zone = super::society_time_zone(conn, society).await?;
-    let zone: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let zone = super::society_time_zone(conn, society).await?;
     check_trainers(conn, society, &new.details.trainers).await?;
     let series = Series {
         time_zone: zone,
@@ -63,7 +62,7 @@ pub async fn create(
         d.capacity,
         d.duration_minutes,
         d.category.map(|c| c.0),
-        time_zone,
+        zone.name(),
         new.start_date as NaiveDate,
         new.start_time as chrono::NaiveTime,
         weekdays.as_deref(),

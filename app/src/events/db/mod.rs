@@ -12,6 +12,7 @@ use super::series::Series;
 use super::{SeriesEnd, Weekly, MAX_SERIES_SESSIONS};
 use crate::error::{AppError, AppResult};
 use crate::ids::{EventId, SocietyId, UserId};
+use crate::wall::Zone;
 
 mod categories;
 mod changes;
@@ -88,7 +89,7 @@ pub(crate) struct EventRow {
     pub location: String,
     pub capacity: i32,
     pub duration_minutes: i32,
-    pub time_zone: String,
+    pub time_zone: Zone,
     pub start_date: NaiveDate,
     pub start_time: NaiveTime,
     pub weekdays: Option<Vec<i16>>,
@@ -101,7 +102,7 @@ pub(crate) struct EventRow {
 
 impl EventRow {
     pub fn zone(&self) -> Tz {
-        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+        self.time_zone.0
     }
 
     pub fn weekly(&self) -> Option<Weekly> {
@@ -166,7 +167,7 @@ pub(crate) async fn lock_event(
     sqlx::query_as!(
         EventRow,
         r#"select id as "id: EventId", society_id as "society_id: SocietyId", title,
-                  location, capacity, duration_minutes, time_zone, start_date as "start_date: NaiveDate", start_time as "start_time: NaiveTime",
+                  location, capacity, duration_minutes, time_zone as "time_zone: Zone", start_date as "start_date: NaiveDate", start_time as "start_time: NaiveTime",
                   weekdays, interval_weeks, until_date as "until_date: NaiveDate", count,
                   last_date as "last_date: NaiveDate", generated_until as "generated_until: NaiveDate"
              from events where id = $1 and society_id = $2 for no key update"#,
@@ -201,14 +202,14 @@ pub(crate) fn checked_dates(series: &Series) -> AppResult<Vec<NaiveDate>> {
 }
 
 /// The IANA zone a society's events are planned in.
-pub async fn society_time_zone(conn: &mut PgConnection, society: SocietyId) -> AppResult<String> {
+pub async fn society_time_zone(conn: &mut PgConnection, society: SocietyId) -> AppResult<Tz> {
     let zone = sqlx::query_scalar!(
-        "select time_zone from societies where id = $1",
+        r#"select time_zone as "time_zone: Zone" from societies where id = $1"#,
         society as SocietyId
     )
     .fetch_one(conn)
     .await?;
-    Ok(zone)
+    Ok(zone.0)
 }
 
 /// The local date today in `zone`, plus the horizon: how far ahead sessions exist as rows.

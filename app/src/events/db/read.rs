@@ -5,14 +5,14 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use sqlx::PgConnection;
 
-use crate::access::{approved_role, MembershipRole};
+use crate::access::{InSociety, MembershipRole};
 use crate::bookings::BookingStatus;
 use crate::error::{AppError, AppResult};
 use crate::events::{
     EventDetails, OccurrenceDetail, OccurrenceStatus, OccurrenceSummary, TaughtSession, Trainer,
 };
 use crate::ids::{CategoryId, EventId, OccurrenceId, SocietyId, UserId};
-use crate::wall::{local, local_instant};
+use crate::wall::{local, local_instant, Zone};
 
 /// Proof that the caller may read `society`'s calendar: an approved member in any role, or
 /// anyone when the society shows its calendar publicly. Only `calendar_reader` makes one.
@@ -46,37 +46,22 @@ impl CalendarReader {
     }
 }
 
-/// Who may read `society`'s calendar: its approved members, and everyone when it is public.
+/// Who may read a society's calendar: its approved members, and everyone when it is public.
 /// `Unauthenticated` for visitors and `Forbidden` for other people otherwise.
-pub async fn calendar_reader(
-    conn: &mut PgConnection,
-    society: SocietyId,
-    user: Option<UserId>,
-) -> AppResult<CalendarReader> {
-    let settings = sqlx::query!(
-        "select time_zone, calendar_public from societies where id = $1",
-        society as SocietyId
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let role = match user {
-        Some(user) => approved_role(conn, society, user).await?,
-        None => None,
-    };
-    if role.is_none() && !settings.calendar_public {
-        return Err(if user.is_some() {
+pub fn calendar_reader(place: &InSociety) -> AppResult<CalendarReader> {
+    if place.role().is_none() && !place.calendar_public() {
+        return Err(if place.user().is_some() {
             AppError::Forbidden
         } else {
             AppError::Unauthenticated
         });
     }
     Ok(CalendarReader {
-        society,
-        user,
-        zone: settings.time_zone.parse().unwrap_or(chrono_tz::UTC),
-        role,
-        public: settings.calendar_public,
+        society: place.society(),
+        user: place.user(),
+        zone: place.zone(),
+        role: place.role(),
+        public: place.calendar_public(),
     })
 }
 
@@ -258,7 +243,7 @@ pub async fn taught_by(
                   o.ends_at as "ends_at: DateTime<Utc>", o.location, o.capacity,
                   o.confirmed_count, o.waitlisted_count, (select b.status from bookings b where b.occurrence_id = o.id and b.user_id = $1
                     and b.status in ('confirmed', 'waitlisted')) as "mine: BookingStatus",
-                  o.status as "status: OccurrenceStatus", s.slug, s.name as society_name, s.time_zone,
+                  o.status as "status: OccurrenceStatus", s.slug, s.name as society_name, s.time_zone as "time_zone: Zone",
                   array(select u.name from occurrence_trainers t join users u on u.id = t.trainer_id
                          where t.occurrence_id = o.id order by u.name) as "trainers!"
              from occurrence_trainers ot
@@ -280,14 +265,14 @@ pub async fn taught_by(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let zone: Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let zone = r.time_zone.0;
             let last_day = crate::wall::local(zone, from).date()
                 + chrono::Duration::days(crate::events::OFFLINE_ROSTER_DAYS);
             let keep_offline = crate::wall::local(zone, r.starts_at).date() <= last_day;
             TaughtSession {
                 society_slug: r.slug,
                 society_name: r.society_name,
-                time_zone: r.time_zone,
+                time_zone: zone.name().to_string(),
                 session: summary!(zone, r),
                 keep_offline,
             }

@@ -191,8 +191,7 @@ async fn run(
             let admin = app::access::lock_as_admin(&mut tx, club.society, club.admin).await?;
             let detail = {
                 let reader =
-                    app::events::db::calendar_reader(&mut tx, club.society, Some(club.admin))
-                        .await?;
+                    crate::calls::calendar_reader(&mut tx, club.society, Some(club.admin)).await?;
                 app::events::db::occurrence(&mut tx, &reader, session).await?
             };
             app::events::db::change_occurrence(
