@@ -79,8 +79,7 @@ pub async fn get_calendar(
             .map(crate::ids::UserId),
     };
     let sessions = db::sessions(&mut conn, &reader, window.from, window.to, filter).await?;
-    let categories = db::list_categories(&mut conn, reader.society()).await?;
-    let trainers = db::list_trainers(&mut conn, reader.society()).await?;
+    let (categories, trainers) = db::choices(&mut conn, reader.society()).await?;
     Ok(Calendar {
         time_zone: reader.zone().name().to_string(),
         sessions,
@@ -121,13 +120,13 @@ pub async fn get_occurrence(slug: String, id: String) -> Result<OccurrenceDetail
 #[server(endpoint = "event_form_options")]
 pub async fn get_event_form_options(slug: String) -> Result<EventFormOptions, AppError> {
     let (_, state, place) = caller_in(&slug).await?;
-    let society = place.society();
-    let mut conn = state.pool.acquire().await?;
     place.admin_reader()?;
+    let mut conn = state.pool.acquire().await?;
+    let (categories, trainers) = db::choices(&mut conn, place.society()).await?;
     Ok(EventFormOptions {
         time_zone: place.zone().name().to_string(),
-        categories: db::list_categories(&mut conn, society).await?,
-        trainers: db::list_trainers(&mut conn, society).await?,
+        categories,
+        trainers,
     })
 }
 

@@ -93,35 +93,37 @@ pub async fn roster(
     keeper: &RosterKeeper,
     now: DateTime<Utc>,
 ) -> AppResult<Roster> {
-    let head = sqlx::query!(
+    // One statement: the session's head on every line, then its people (none: one line).
+    let rows = sqlx::query!(
         r#"select e.title, o.starts_at as "starts_at: DateTime<Utc>", o.ends_at as "ends_at: DateTime<Utc>",
-                  o.capacity, o.status = 'cancelled' as "cancelled!", s.time_zone as "time_zone: Zone"
-             from occurrences o join events e on e.id = o.event_id join societies s on s.id = o.society_id
-            where o.id = $1 and o.society_id = $2"#,
+                  o.capacity, o.status = 'cancelled' as "cancelled!", s.time_zone as "time_zone: Zone",
+                  p.id as "id?: BookingId", p.user_id as "user_id?: UserId", p.name as "name?",
+                  p.status as "status?: BookingStatus", p.walk_in as "walk_in?", p.enrolled as "enrolled?",
+                  p.attendance as "attendance?: Attendance", p.note as "note?",
+                  p.created_at as "created_at?: DateTime<Utc>", p.position as "position?"
+             from occurrences o
+             join events e on e.id = o.event_id
+             join societies s on s.id = o.society_id
+             left join lateral (
+                  select b.id, b.user_id, u.name, b.status, b.walk_in, b.enrolment_id is not null as enrolled,
+                         b.attendance, b.note, b.created_at, b.queue_number,
+                         case when b.status = 'waitlisted'
+                              then row_number() over (partition by b.status = 'waitlisted' order by b.queue_number) end
+                             as position
+                    from bookings b join users u on u.id = b.user_id
+                   where b.occurrence_id = o.id and b.status <> 'cancelled') p on true
+            where o.id = $1 and o.society_id = $2
+            order by p.status, p.walk_in, p.queue_number, lower(p.name), p.id"#,
         keeper.occurrence as OccurrenceId,
         keeper.society as SocietyId,
     )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let rows = sqlx::query!(
-        r#"select b.id as "id: BookingId", b.user_id as "user_id: UserId", u.name,
-                  b.status as "status: BookingStatus", b.walk_in, b.enrolment_id is not null as "enrolled!",
-                  b.attendance as "attendance: Attendance", b.note, b.created_at as "created_at: DateTime<Utc>",
-                  case when b.status = 'waitlisted'
-                       then row_number() over (partition by b.status = 'waitlisted' order by b.queue_number) end
-                      as position
-             from bookings b join users u on u.id = b.user_id
-            where b.occurrence_id = $1 and b.status <> 'cancelled'
-            order by b.status, b.walk_in, b.queue_number, lower(u.name), b.id"#,
-        keeper.occurrence as OccurrenceId,
-    )
     .fetch_all(&mut *conn)
     .await?;
+    let head = rows.first().ok_or(AppError::NotFound)?;
     let zone = head.time_zone.0;
     let mut roster = Roster {
         occurrence_id: keeper.occurrence,
-        title: head.title,
+        title: head.title.clone(),
         starts_local: local(zone, head.starts_at),
         ends_local: local(zone, head.ends_at),
         capacity: head.capacity,
@@ -132,17 +134,22 @@ pub async fn roster(
             && now >= head.starts_at - Duration::minutes(ATTENDANCE_OPENS_MINUTES),
     };
     for r in rows {
+        let (Some(booking_id), Some(user_id), Some(name), Some(status), Some(created_at)) =
+            (r.id, r.user_id, r.name, r.status, r.created_at)
+        else {
+            continue;
+        };
         let entry = RosterEntry {
-            booking_id: r.id,
-            user_id: r.user_id,
-            name: r.name,
-            status: r.status,
+            booking_id,
+            user_id,
+            name,
+            status,
             waitlist_position: r.position,
-            walk_in: r.walk_in,
-            enrolled: r.enrolled,
+            walk_in: r.walk_in.unwrap_or(false),
+            enrolled: r.enrolled.unwrap_or(false),
             attendance: r.attendance,
-            note: r.note,
-            booked_at: r.created_at,
+            note: r.note.unwrap_or_default(),
+            booked_at: created_at,
         };
         match entry.status {
             BookingStatus::Confirmed => roster.confirmed.push(entry),

@@ -31,7 +31,7 @@ pub use feeds::{
 };
 pub use horizon::extend_horizons;
 pub use read::{
-    calendar_reader, list_trainers, occurrence, sessions, society_of, taught_by, CalendarReader,
+    calendar_reader, choices, occurrence, sessions, society_of, taught_by, CalendarReader,
     SessionFilter,
 };
 

@@ -3,13 +3,15 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
+use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use crate::access::{InSociety, MembershipRole};
 use crate::bookings::BookingStatus;
 use crate::error::{AppError, AppResult};
 use crate::events::{
-    EventDetails, OccurrenceDetail, OccurrenceStatus, OccurrenceSummary, TaughtSession, Trainer,
+    Category, EventDetails, OccurrenceDetail, OccurrenceStatus, OccurrenceSummary, TaughtSession,
+    Trainer,
 };
 use crate::ids::{CategoryId, EventId, OccurrenceId, SocietyId, UserId};
 use crate::wall::{local, local_instant, Zone};
@@ -216,18 +218,26 @@ pub async fn occurrence(
     })
 }
 
-/// The people of the society who may teach (approved trainers and admins), by name.
-pub async fn list_trainers(conn: &mut PgConnection, society: SocietyId) -> AppResult<Vec<Trainer>> {
-    let rows = sqlx::query_as!(
-        Trainer,
-        r#"select u.id as "id: UserId", u.name from memberships m join users u on u.id = m.user_id
-            where m.society_id = $1 and m.status = 'approved' and m.role in ('trainer', 'admin')
-            order by lower(u.name), u.id"#,
+/// What the calendar's filters and the event forms offer, in one statement: the society's
+/// categories and the people who may teach (approved trainers and admins), each by name.
+pub async fn choices(
+    conn: &mut PgConnection,
+    society: SocietyId,
+) -> AppResult<(Vec<Category>, Vec<Trainer>)> {
+    let row = sqlx::query!(
+        r#"select
+             coalesce((select json_agg(json_build_object('id', c.id, 'name', c.name) order by lower(c.name), c.id)
+                         from event_categories c where c.society_id = $1), '[]')
+                 as "categories!: Json<Vec<Category>>",
+             coalesce((select json_agg(json_build_object('id', u.id, 'name', u.name) order by lower(u.name), u.id)
+                         from memberships m join users u on u.id = m.user_id
+                        where m.society_id = $1 and m.status = 'approved' and m.role in ('trainer', 'admin')), '[]')
+                 as "trainers!: Json<Vec<Trainer>>""#,
         society as SocietyId,
     )
-    .fetch_all(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(rows)
+    Ok((row.categories.0, row.trainers.0))
 }
 
 /// The sessions `user` teaches that end after `from`, in every society, soonest first.
