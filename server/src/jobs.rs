@@ -11,6 +11,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_sessions_sqlx_store::PostgresStore;
+use tracing::Instrument;
 
 /// Every scheduled job (UTC cron; minute hour day month weekday).
 pub const SCHEDULES: &[Schedule] = &[
@@ -186,18 +187,27 @@ pub async fn start(state: AppState, config: BackgroundConfig) -> Result<Backgrou
         .await
         .map_err(|e| format!("registering the scheduled jobs failed: {e}"))?;
     let (stop, rx) = watch::channel(false);
+    // Each in a span of its own, so its logs (and statements) say which background task
+    // they come from.
+    let span = |task: &'static str| tracing::info_span!("background", task);
     let mut tasks = vec![
-        tokio::spawn(worker::run_scheduler(
-            state.pool.clone(),
-            config.scheduler_every,
-            stopped(rx.clone()),
-        )),
-        tokio::spawn(app::notifications::dispatch::run(
-            state.pool.clone(),
-            config.dispatcher_poll,
-            config.digest_window,
-            stopped(rx.clone()),
-        )),
+        tokio::spawn(
+            worker::run_scheduler(
+                state.pool.clone(),
+                config.scheduler_every,
+                stopped(rx.clone()),
+            )
+            .instrument(span("scheduler")),
+        ),
+        tokio::spawn(
+            app::notifications::dispatch::run(
+                state.pool.clone(),
+                config.dispatcher_poll,
+                config.digest_window,
+                stopped(rx.clone()),
+            )
+            .instrument(span("dispatcher")),
+        ),
     ];
     if config.concurrency > 0 {
         let name = format!(
@@ -209,13 +219,16 @@ pub async fn start(state: AppState, config: BackgroundConfig) -> Result<Backgrou
         worker_config.backoff_base = config.backoff_base;
         worker_config.visibility = config.visibility;
         worker_config.shutdown_grace = config.shutdown_grace;
-        tasks.push(tokio::spawn(worker::run(
-            state.pool.clone(),
-            registry(),
-            state.clone(),
-            worker_config,
-            stopped(rx),
-        )));
+        tasks.push(tokio::spawn(
+            worker::run(
+                state.pool.clone(),
+                registry(),
+                state.clone(),
+                worker_config,
+                stopped(rx),
+            )
+            .instrument(span("worker")),
+        ));
     }
     Ok(Background {
         stop: std::sync::Arc::new(stop),

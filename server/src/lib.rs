@@ -207,6 +207,7 @@ pub async fn build(
     pool: PgPool,
     leptos_options: LeptosOptions,
 ) -> Result<Built, StartError> {
+    telemetry::init_executor();
     let mail_from = config
         .mail_from
         .parse()

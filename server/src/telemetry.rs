@@ -104,6 +104,28 @@ pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
+/// Leptos' task executor for this process: tokio, with each task in the span that spawned it.
+/// A page's data loads (resources) run as tasks of their own; without this their logs, and
+/// sqlx's statements, lose the request's span and its id.
+struct SpannedTokio;
+
+impl any_spawner::CustomExecutor for SpannedTokio {
+    fn spawn(&self, fut: any_spawner::PinnedFuture<()>) {
+        tokio::spawn(tracing::Instrument::in_current_span(fut));
+    }
+    fn spawn_local(&self, fut: any_spawner::PinnedLocalFuture<()>) {
+        tokio::task::spawn_local(tracing::Instrument::in_current_span(fut));
+    }
+    // Tokio runs its tasks itself.
+    fn poll_local(&self) {}
+}
+
+/// Installs `SpannedTokio` before leptos_axum would install plain tokio (the first executor
+/// set in a process stays; tests start many apps in one process).
+pub fn init_executor() {
+    let _ = any_spawner::Executor::init_custom_executor(SpannedTokio);
+}
+
 #[cfg(test)]
 mod tests {
     use super::{redact_path, request_span, RequestSpan};
