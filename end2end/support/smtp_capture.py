@@ -2,7 +2,7 @@
 # SMTP capture server for Roster's end-to-end tests.
 # Requires: pip install aiosmtpd==1.4.6
 #
-#   python3 end2end/support/smtp_capture.py [--port 2525] [--dir DIR] [--delay-ms N]
+#   python3 end2end/support/smtp_capture.py [--port 2525] [--dir DIR] [--delay-ms N] [--no-fsync]
 #   (env fallbacks: SMTP_CAPTURE_PORT, SMTP_CAPTURE_DIR, SMTP_CAPTURE_DELAY_MS; --port 0 picks
 #    a free port)
 #
@@ -34,9 +34,10 @@ logging.getLogger("mail.log").addFilter(lambda r: "login_data is deprecated" not
 
 
 class CaptureHandler:
-    def __init__(self, directory, delay_ms=0):
+    def __init__(self, directory, delay_ms=0, fsync=True):
         self.dir = directory
         self.delay = delay_ms / 1000
+        self.fsync = fsync
         self.counter = itertools.count(1)
 
     def _write(self, name, data):
@@ -44,7 +45,8 @@ class CaptureHandler:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if self.fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, os.path.join(self.dir, name))
 
     async def handle_DATA(self, server, session, envelope):
@@ -72,9 +74,9 @@ def accept_any(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True)
 
 
-async def main(port, directory, delay_ms=0):
+async def main(port, directory, delay_ms=0, fsync=True):
     os.makedirs(directory, exist_ok=True)
-    handler = CaptureHandler(directory, delay_ms)
+    handler = CaptureHandler(directory, delay_ms, fsync)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, hostname="localhost", ident="smtp-capture",
@@ -99,5 +101,8 @@ if __name__ == "__main__":
     ap.add_argument("--dir", default=os.environ.get("SMTP_CAPTURE_DIR", "smtp-capture"))
     ap.add_argument("--delay-ms", type=int, default=int(os.environ.get("SMTP_CAPTURE_DELAY_MS", "0")),
                     help="wait this long before accepting each message (a slow relay)")
+    ap.add_argument("--no-fsync", action="store_true",
+                    help="do not force each message to disk before accepting it (benchmarks: "
+                         "measure the sender, not this server's disk)")
     args = ap.parse_args()
-    asyncio.run(main(args.port, args.dir, max(args.delay_ms, 0)))
+    asyncio.run(main(args.port, args.dir, max(args.delay_ms, 0), not args.no_fsync))

@@ -468,6 +468,24 @@ async fn section_1(
             http / bench.tps
         );
         summary.push((clients, http / bench.tps, h(0.99)));
+        support::figure(
+            &format!("POST /api/v1/bookings at {clients} clients"),
+            "≥ 0.7× pgbench",
+            &format!("{http:.0} req/s, p99 {:.1} ms", h(0.99)),
+            &format!(
+                "pgbench (Roster's own statements) {:.0} tps: {:.2}×",
+                bench.tps,
+                http / bench.tps
+            ),
+        );
+        if clients == 64 {
+            support::figure(
+                "POST /api/v1/bookings p99 at 64 clients",
+                "≤ 50 ms",
+                &format!("{:.1} ms", h(0.99)),
+                &format!("pgbench p99 {:.1} ms: {:.1}×", g(0.99), h(0.99) / g(0.99)),
+            );
+        }
     }
     for (clients, ratio, p99) in summary {
         println!(
@@ -591,6 +609,17 @@ async fn section_2(scratch: &Scratch, pool: &PgPool, club: &Club, cookies: &Arc<
         "elapsed          {:.2} s from the first request sent to the last answer ({:.0} bookings/s)",
         elapsed.as_secs_f64(),
         RUSH as f64 / elapsed.as_secs_f64()
+    );
+    support::figure(
+        &format!(
+            "rush: {RUSH} members book one {RUSH_SEATS}-seat session over {RUSH_SERVERS} servers"
+        ),
+        "≥ 1,000 bookings/s",
+        &format!("{:.0} bookings/s", RUSH as f64 / elapsed.as_secs_f64()),
+        &format!(
+            "{errors} errors, waitlist in order: {in_order}",
+            errors = errors.len()
+        ),
     );
     for (_, own_pool, serve) in servers {
         serve.abort();

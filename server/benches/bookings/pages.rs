@@ -234,6 +234,12 @@ pub(crate) async fn section_3(scratch: &Scratch, pool: &PgPool, club: &Club) {
              (target ≤ 1.5×: {})",
             verdict(p50 <= 1.5 && p99 <= 1.5)
         );
+        support::figure(
+            &format!("{name} p99 at 1,000,000 bookings ({PAGE_CONCURRENCY} clients)"),
+            "≤ 1.5× at 10,000",
+            &format!("{:.1} ms", large.1),
+            &format!("at 10,000 bookings {:.1} ms: {p99:.2}×", small.1),
+        );
     }
     serve.abort();
 }

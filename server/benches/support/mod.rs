@@ -243,3 +243,51 @@ pub async fn serve(
         .unwrap();
     })
 }
+
+/// One line of the benchmark table (README "Benchmarks"): what was measured, its goal, the
+/// value now, and its reference measured in the same run (with the ratio to it). Printed at
+/// once; when `ROSTER_BENCH_TABLE` names a file, also appended to it (tab-separated), where
+/// `.ci/bench` gathers every benchmark's lines into one table.
+#[allow(dead_code)]
+pub fn figure(name: &str, goal: &str, now: &str, reference: &str) {
+    println!("  figure: {name} | goal {goal} | now {now} | {reference}");
+    if let Some(path) = std::env::var_os("ROSTER_BENCH_TABLE") {
+        use std::io::Write;
+        let clean = |text: &str| text.replace(['\t', '\n'], " ");
+        let line = format!(
+            "{}\t{}\t{}\t{}\n",
+            clean(name),
+            clean(goal),
+            clean(now),
+            clean(reference)
+        );
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the benchmark table file");
+        file.write_all(line.as_bytes())
+            .expect("a table line written");
+    }
+}
+
+/// CPU time this process has used so far (user + system), from `/proc/self/stat`: the
+/// server's work and, in benchmarks that load it from inside, its clients' too.
+#[allow(dead_code)]
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line: indexes 11 and 12 of what follows
+    // the name (field 2). The clock ticks 100 times a second on Linux.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
