@@ -223,7 +223,14 @@ async fn listen(pool: &PgPool) -> Option<PgListener> {
 async fn wait_for_notification(listener: &mut Option<PgListener>, poll: Duration) {
     match listener {
         Some(l) => {
-            let _ = tokio::time::timeout(poll, l.recv()).await;
+            let started = std::time::Instant::now();
+            if let Ok(Err(e)) = tokio::time::timeout(poll, l.recv()).await {
+                // A listener that cannot reconnect (its pool closed, say) answers at once:
+                // wait out the poll, and give the thread back, instead of spinning.
+                tracing::debug!(error = %e, "LISTEN failed; polling");
+                tokio::time::sleep(poll.saturating_sub(started.elapsed())).await;
+                tokio::task::yield_now().await;
+            }
         }
         None => tokio::time::sleep(poll).await,
     }
