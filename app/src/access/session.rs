@@ -218,6 +218,9 @@ impl RequestCaller {
 
     /// The signed-in user, read once.
     pub async fn user(&self, state: &AppState) -> AppResult<Option<CurrentUser>> {
+        if let Some(known) = self.user.get() {
+            return Ok(known.clone());
+        }
         let session = leptos_axum::extract::<Session>().await.ok();
         self.user
             .get_or_try_init(|| async {
